@@ -1,0 +1,148 @@
+"""``nasx run``: wire the named components together, search, and collect a JSON-ready result."""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any
+
+from nasx.data import load_images, resolve_data_dir, synthetic_batch
+from nasx.errors import NasxError
+from nasx.evaluator import Evaluator, ScoreCache, default_cache_path
+from nasx.interfaces import EnumerableSpace
+from nasx.options import check_all_used, options_for, parse_assignments
+from nasx.search import Budget, SearchContext, run_search
+from nasx_cli.run_defaults import DEFAULT_MAX_EVALS, SYNTHETIC_BATCH_SIZE
+
+
+
+def execute(plugins, args: dict[str, Any]) -> dict[str, Any]:
+    assignments = parse_assignments(args["option_pairs"])
+    space_cls = plugins.get("space", args["space"])
+    proxy_classes = [plugins.get("proxy", name) for name in args["proxies"]]
+    if len(set(args["proxies"])) != len(args["proxies"]):
+        raise NasxError("a proxy is named twice")
+    combiner_cls = plugins.get("combiner", args["combiner"])
+    searcher_cls = plugins.get("searcher", args["searcher_name"])
+    selected = [space_cls, *proxy_classes, combiner_cls, searcher_cls]
+    check_all_used(assignments, {cls.name: cls.defaults for cls in selected})
+
+    def build(cls, **extra):
+        return cls(**extra, **options_for(cls.name, cls.defaults, assignments))
+
+    space = build(space_cls, dataset=args["dataset"])
+    proxies = [build(cls) for cls in proxy_classes]
+    combiner = build(combiner_cls)
+    searcher = build(searcher_cls)
+
+    budget_given = any(args[k] is not None for k in ("max_evals", "max_time", "max_wall"))
+    budget = Budget(
+        max_evals=args["max_evals"] if budget_given else DEFAULT_MAX_EVALS,
+        max_time=args["max_time"],
+        max_wall=args["max_wall"],
+    )
+    constraints = []
+    for flag, name in (("max_flops", "max-flops"), ("max_params", "max-params")):
+        if args[flag] is not None:
+            if args[flag] <= 0:
+                raise NasxError(f"--{name} must be positive, got {args[flag]}")
+            constraints.append(plugins.get("constraint", name)(limit=args[flag]))
+
+    data_dir = resolve_data_dir(args["data_dir"])
+    batch = None
+    if any(p.needs_data for p in proxies):
+        if args["images"]:
+            batch = load_images(args["images"], args["dataset"])
+        else:
+            batch = synthetic_batch(space.input_shape, space.num_classes, size=SYNTHETIC_BATCH_SIZE)
+    oracle = space.oracle(data_dir)
+
+    cache = ScoreCache(None if args["no_cache"] else (args["cache"] or default_cache_path()))
+    evaluator = Evaluator(space, proxies, batch, cache, init=args["init_scheme"], init_seed=args["init_seed"])
+    progress = _Progress(budget, enabled=not args["quiet"])
+    context = SearchContext(
+        space, evaluator, combiner, constraints, budget, seed=args["seed"], on_evaluation=progress.update
+    )
+    with progress:
+        result = run_search(searcher, context)
+    cache.close()
+
+    record: dict[str, Any] = {
+        "space": space.name,
+        "dataset": space.dataset,
+        "search": searcher.name,
+        "proxies": [p.name for p in proxies],
+        "combiner": combiner.name,
+        "seed": args["seed"],
+        "arch": result.arch,
+        "index": space.index_of(context.genotypes[result.key]) if isinstance(space, EnumerableSpace) else None,
+        "scores": result.scores,
+        "fitness": result.fitness,
+        "flops_m": result.cost.flops_m,
+        "params_m": result.cost.params_m,
+        "evaluated": result.evaluated,
+        "wall_seconds": result.wall_seconds,
+        "compute_seconds": result.compute_seconds,
+        "stop_reason": result.stop_reason,
+        "budget": {"max_evals": budget.max_evals, "max_time": budget.max_time, "max_wall": budget.max_wall},
+        "constraints": {"max_flops": args["max_flops"], "max_params": args["max_params"]},
+        "options": {c.name: c.options for c in [space, *proxies, combiner, searcher] if c.options},
+        "input": batch.identity if batch is not None else None,
+        "init": {"scheme": args["init_scheme"], "seed": args["init_seed"]},
+        "test_accuracy": None,
+        "optimum_arch": None,
+        "optimum_accuracy": None,
+        "regret": None,
+        "ground_truth": oracle.source if oracle is not None else None,
+        "history": [
+            {"arch": e.arch, "scores": e.scores, "seconds": e.seconds, "cached": all(e.cached.values())}
+            for e in result.history
+        ],
+    }
+    if oracle is not None:
+        record["test_accuracy"] = oracle.test_accuracy(context.genotypes[result.key])
+        optimum = oracle.optimum(constraints)
+        if optimum is not None:
+            record["optimum_arch"], record["optimum_accuracy"] = optimum
+            record["regret"] = optimum[1] - record["test_accuracy"]
+    return record
+
+
+class _Progress:
+    """A rich progress bar on stderr while the search runs (silent when stderr is not a terminal)."""
+
+    def __init__(self, budget: Budget, enabled: bool) -> None:
+        self.budget = budget
+        self.enabled = enabled and sys.stderr.isatty()
+        self.bar = None
+
+    def __enter__(self):
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(
+                TextColumn("searching"), BarColumn(), TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
+                console=Console(stderr=True), transient=True,
+            )
+            self.bar.start()
+            self.task = self.bar.add_task("search", total=self._total(), info="")
+        return self
+
+    def _total(self) -> float | None:
+        if self.budget.max_evals is not None:
+            return float(self.budget.max_evals)
+        if self.budget.max_time is not None:
+            return float(self.budget.max_time)
+        return None
+
+    def update(self, context: SearchContext, evaluation) -> None:
+        if self.bar is None:
+            return
+        done = len(context.explored) if self.budget.max_evals is not None else context.compute_seconds
+        info = f"{len(context.explored)} scored, {context.compute_seconds:.1f} s compute"
+        self.bar.update(self.task, completed=min(done, self._total() or math.inf), info=info)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()

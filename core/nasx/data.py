@@ -1,0 +1,134 @@
+"""Where benchmark data lives, and the input mini-batch proxies see.
+
+Data directory: an explicit path, else ``$NASX_DATA``, else the user data dir (``platformdirs``).
+nasx never downloads anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from nasx.errors import NasxError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+# Per-channel mean and std (RGB, on the 0..1 scale) of each dataset's training images.
+NORMALISATION = {
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+    "ImageNet16-120": (
+        (122.68 / 255, 116.66 / 255, 104.01 / 255),
+        (63.22 / 255, 61.26 / 255, 65.09 / 255),
+    ),
+}
+
+
+def resolve_data_dir(explicit: str | os.PathLike | None = None, required: bool = False) -> Path | None:
+    """The data directory to use, or None when none is configured and none is required.
+
+    An explicitly given directory (option or ``NASX_DATA``) that does not exist is an error.
+    """
+    for source, value in (("--data-dir", explicit), ("NASX_DATA", os.environ.get("NASX_DATA"))):
+        if value:
+            path = Path(value).expanduser()
+            if not path.is_dir():
+                raise NasxError(f"data directory {str(path)!r} (from {source}) does not exist")
+            return path
+    import platformdirs
+
+    default = Path(platformdirs.user_data_dir("nasx"))
+    if default.is_dir():
+        return default
+    if required:
+        raise NasxError("no data directory: pass --data-dir or set NASX_DATA")
+    return None
+
+
+@dataclass
+class Batch:
+    """A mini-batch of normalised images (N, C, H, W float32) with labels, and an identity for caching."""
+
+    images: "torch.Tensor"
+    labels: "torch.Tensor"
+    identity: str
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def take(self, size: int) -> "Batch":
+        """The first ``size`` images; an error if the batch is smaller."""
+        if size <= 0 or size == len(self):
+            return self
+        if size > len(self):
+            raise NasxError(f"a proxy needs {size} images but the input batch has only {len(self)}")
+        return Batch(self.images[:size], self.labels[:size], f"{self.identity}[:{size}]")
+
+
+def synthetic_batch(shape: tuple[int, int, int], num_classes: int, size: int = 256, seed: int = 0) -> Batch:
+    """Standard-normal images (already 'normalised') with uniform random labels; no data needed."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.randn((size, *shape), generator=generator)
+    labels = torch.randint(0, num_classes, (size,), generator=generator)
+    return Batch(images, labels, f"synthetic:normal:{'x'.join(map(str, shape))}:n{size}:seed{seed}")
+
+
+def load_images(path: str | os.PathLike, dataset: str, size: int | None = None) -> Batch:
+    """Real images from an ``.npz`` (uint8 NHWC ``x``, labels ``y``) or a torchvision CIFAR folder.
+
+    Images are taken in file order and normalised with ``dataset``'s mean and std.
+    """
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise NasxError(f"image file or folder {str(path)!r} does not exist")
+    if path.is_dir():
+        pixels, labels = _read_cifar_folder(path)
+    elif path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as archive:
+            if "x" not in archive.files or "y" not in archive.files:
+                raise NasxError(f"{path} has no arrays 'x' (images) and 'y' (labels)")
+            pixels, labels = archive["x"], archive["y"]
+    else:
+        raise NasxError(f"{path}: images must be an .npz file or a CIFAR folder in torchvision's format")
+    if pixels.ndim != 4 or pixels.shape[-1] != 3 or pixels.dtype != np.uint8:
+        raise NasxError(f"{path}: expected uint8 images of shape (N, H, W, 3), got {pixels.dtype} {pixels.shape}")
+    if size is not None:
+        pixels, labels = pixels[:size], labels[:size]
+    digest = hashlib.sha256(pixels.tobytes() + np.asarray(labels, dtype=np.int64).tobytes()).hexdigest()[:16]
+    return _normalise(pixels, labels, dataset, f"images:{digest}:n{len(pixels)}:{dataset}")
+
+
+def _normalise(pixels: np.ndarray, labels: np.ndarray, dataset: str, identity: str) -> Batch:
+    import torch
+
+    if dataset not in NORMALISATION:
+        raise NasxError(f"no normalisation known for dataset {dataset!r}")
+    mean, std = (np.asarray(v, dtype=np.float32).reshape(1, 3, 1, 1) for v in NORMALISATION[dataset])
+    images = (pixels.transpose(0, 3, 1, 2).astype(np.float32) / 255.0 - mean) / std
+    return Batch(torch.from_numpy(np.ascontiguousarray(images)), torch.as_tensor(labels, dtype=torch.long), identity)
+
+
+def _read_cifar_folder(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Test images of a torchvision CIFAR-10 (``cifar-10-batches-py``) or CIFAR-100 (``cifar-100-python``) folder."""
+    candidates = [
+        (path / "cifar-10-batches-py" / "test_batch", b"labels"),
+        (path / "test_batch", b"labels"),
+        (path / "cifar-100-python" / "test", b"fine_labels"),
+        (path / "test", b"fine_labels"),
+    ]
+    for file, label_key in candidates:
+        if file.is_file():
+            with open(file, "rb") as handle:
+                record: dict[bytes, Any] = pickle.load(handle, encoding="bytes")
+            pixels = np.asarray(record[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+            return pixels, np.asarray(record[label_key], dtype=np.int64)
+    raise NasxError(f"{path} holds no CIFAR test batch (cifar-10-batches-py/test_batch or cifar-100-python/test)")

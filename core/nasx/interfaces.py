@@ -1,0 +1,239 @@
+"""The five interfaces of nasx: Space, Proxy, Combiner, Searcher, Constraint (plus Oracle).
+
+Every component is a class with a ``name`` and a dict of typed ``defaults`` for its options;
+an instance holds the resolved options in ``self.options``. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
+
+import networkx as nx
+
+from nasx.errors import NasxError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+    import torch
+
+    from nasx.data import Batch
+    from nasx.search import SearchContext
+
+
+class Component:
+    """Common base: a registered name, option defaults, and option validation."""
+
+    name: ClassVar[str] = ""
+    #: option name -> default value; the default's type is the option's type.
+    defaults: ClassVar[Mapping[str, Any]] = {}
+    #: one-line description shown by ``nasx plugins``.
+    summary: ClassVar[str] = ""
+
+    def __init__(self, **options: Any) -> None:
+        unknown = sorted(set(options) - set(self.defaults))
+        if unknown:
+            known = ", ".join(sorted(self.defaults)) or "none"
+            raise NasxError(f"{self.kind} '{self.name}' has no option {unknown[0]!r} (options: {known})")
+        self.options: dict[str, Any] = {**self.defaults, **options}
+
+    @property
+    def kind(self) -> str:
+        for base in type(self).__mro__:
+            if base.__name__ in _KIND_OF_BASE:
+                return _KIND_OF_BASE[base.__name__]
+        return "component"
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Cost of an architecture in the benchmark's units: FLOPs in millions, parameters in millions."""
+
+    flops_m: float
+    params_m: float
+
+
+class Space(Component, ABC):
+    """A search space for one dataset: genotypes (frozen networkx DiGraphs), their string form and networks."""
+
+    #: datasets this space can build networks for.
+    datasets: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, dataset: str, **options: Any) -> None:
+        if dataset not in self.datasets:
+            from nasx.names import unknown_name
+
+            raise unknown_name("dataset", dataset, self.datasets, context=f" for space '{self.name}'")
+        super().__init__(**options)
+        self.dataset = dataset
+
+    @property
+    @abstractmethod
+    def input_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of one input image."""
+
+    @property
+    @abstractmethod
+    def num_classes(self) -> int:
+        """Number of output classes of the networks."""
+
+    @abstractmethod
+    def sample(self, rng: random.Random) -> nx.DiGraph:
+        """A uniformly drawn valid genotype."""
+
+    @abstractmethod
+    def encode(self, genotype: nx.DiGraph) -> str:
+        """Canonical string of a genotype; ``decode(encode(g))`` is equal to ``g``."""
+
+    @abstractmethod
+    def decode(self, text: str) -> nx.DiGraph:
+        """Genotype from its string; raises InvalidGenotype for malformed text."""
+
+    @abstractmethod
+    def build(self, genotype: nx.DiGraph) -> "torch.nn.Module":
+        """A freshly built torch network (imports torch)."""
+
+    @abstractmethod
+    def cost(self, genotype: nx.DiGraph) -> Cost:
+        """FLOPs and parameters in the benchmark's definition, without building the network."""
+
+    def key(self, genotype: nx.DiGraph) -> str:
+        """Stable hash of the genotype, the same in every process."""
+        from nasx.genotype import stable_hash
+
+        return stable_hash(self.name, self.encode(genotype))
+
+    def skip_edges(self, genotype: nx.DiGraph) -> list[tuple[int, int]]:
+        """Skip connections (u, v) between topologically numbered nodes; used by the ``skip`` proxy."""
+        raise NasxError(f"space '{self.name}' does not define skip connections")
+
+    def oracle(self, data_dir: str | None) -> "Oracle | None":
+        """Ground truth for this space and dataset, or None when no data is available."""
+        return None
+
+
+class EvolvableSpace(Space):
+    """A space with the genetic operators evolutionary searchers need."""
+
+    @abstractmethod
+    def mutate(self, genotype: nx.DiGraph, rng: random.Random) -> nx.DiGraph:
+        """A valid genotype that differs from ``genotype`` in exactly one gene."""
+
+    @abstractmethod
+    def crossover(self, first: nx.DiGraph, second: nx.DiGraph, rng: random.Random) -> nx.DiGraph:
+        """A valid genotype each of whose genes comes from one of the parents."""
+
+
+class EnumerableSpace(Space):
+    """A finite space whose architectures have official indices."""
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    def genotype_at(self, index: int) -> nx.DiGraph:
+        """The genotype with this official index."""
+
+    @abstractmethod
+    def index_of(self, genotype: nx.DiGraph) -> int:
+        """The official index of a genotype."""
+
+
+class Proxy(Component, ABC):
+    """A zero-cost proxy: scores an untrained network (or a genotype)."""
+
+    higher_is_better: ClassVar[bool] = True
+    needs_data: ClassVar[bool] = False
+    needs_labels: ClassVar[bool] = False
+    needs_gradients: ClassVar[bool] = False
+    #: False for proxies computed from the genotype alone (no network is built for them).
+    needs_network: ClassVar[bool] = True
+    #: bump when the computation changes, so cached scores are not reused.
+    version: ClassVar[str] = "1"
+
+    def score_network(self, network: "torch.nn.Module", batch: "Batch | None", space: Space) -> float:
+        """Score of one initialised network (``batch`` is None unless ``needs_data``); the evaluator averages it
+        over ``repeats`` initialisations."""
+        raise NasxError(f"proxy '{self.name}' scores genotypes, not networks")
+
+    def score_genotype(self, space: Space, genotype: nx.DiGraph) -> float:
+        """Score computed from the genotype alone (for proxies with ``needs_network = False``)."""
+        raise NasxError(f"proxy '{self.name}' scores networks, not genotypes")
+
+    @property
+    def repeats(self) -> int:
+        return int(self.options.get("repeats", 1))
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.options.get("batch_size", 0))
+
+
+class Combiner(Component, ABC):
+    """Merges several proxies' scores into one fitness (higher is better)."""
+
+    @abstractmethod
+    def combine(self, scores: "np.ndarray", higher_is_better: Sequence[bool]) -> "np.ndarray":
+        """``scores`` has one row per candidate and one column per proxy; returns one fitness per row.
+
+        Non-finite scores must never change the fitness of other candidates.
+        """
+
+
+class Searcher(Component, ABC):
+    """Explores a space through a SearchContext until its budget ends."""
+
+    #: the kind of space the searcher needs.
+    requires: ClassVar[type[Space]] = Space
+
+    @abstractmethod
+    def search(self, context: "SearchContext") -> None:
+        """Evaluate genotypes through ``context``; may return early, or be stopped by the budget."""
+
+
+class Constraint(Component, ABC):
+    """Feasibility of an architecture, decided from its cost before any proxy is computed."""
+
+    @abstractmethod
+    def is_feasible(self, cost: Cost) -> bool: ...
+
+    def describe(self) -> str:
+        return f"{self.name}({', '.join(f'{k}={v}' for k, v in self.options.items())})"
+
+
+class Oracle(ABC):
+    """Ground truth of a benchmark space: the accuracy networks reach when trained."""
+
+    #: where the numbers come from, shown to users.
+    source: str = ""
+
+    @abstractmethod
+    def test_accuracy(self, genotype: nx.DiGraph) -> float:
+        """Test accuracy in percent."""
+
+    def cost(self, genotype: nx.DiGraph) -> Cost | None:
+        """The benchmark's own cost figures, when it stores them."""
+        return None
+
+    def optimum(self, constraints: Sequence[Constraint]) -> tuple[str, float] | None:
+        """(arch string, accuracy) of the most accurate feasible architecture, when it can be known."""
+        return None
+
+
+_KIND_OF_BASE = {
+    "Space": "space",
+    "Proxy": "proxy",
+    "Combiner": "combiner",
+    "Searcher": "searcher",
+    "Constraint": "constraint",
+}
+KINDS = ("space", "proxy", "combiner", "searcher", "constraint")
+BASE_OF_KIND: dict[str, type[Component]] = {
+    "space": Space,
+    "proxy": Proxy,
+    "combiner": Combiner,
+    "searcher": Searcher,
+    "constraint": Constraint,
+}

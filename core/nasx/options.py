@@ -1,0 +1,66 @@
+"""Component options given on the command line as ``-o name=value`` or ``-o component.name=value``."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+from nasx.errors import NasxError
+
+
+def parse_assignments(pairs: Iterable[str]) -> list[tuple[str | None, str, str]]:
+    """Split ``[component.]name=value`` strings into (component or None, name, raw value)."""
+    parsed = []
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise NasxError(f"option {pair!r} is not of the form name=value or component.name=value")
+        scope, dot, name = key.rpartition(".")
+        parsed.append((scope if dot else None, name, value))
+    return parsed
+
+
+def coerce(value: str, default: Any, label: str) -> Any:
+    """Convert a raw string to the type of the option's default."""
+    try:
+        if isinstance(default, bool):
+            lowered = value.lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        if isinstance(default, (list, tuple)):
+            return type(default)(float(v) for v in value.split(","))
+    except ValueError:
+        raise NasxError(f"option {label} expects a {type(default).__name__}, got {value!r}") from None
+    return value
+
+
+def options_for(
+    component_name: str, defaults: Mapping[str, Any], assignments: list[tuple[str | None, str, str]]
+) -> dict[str, Any]:
+    """The options of one component: scoped assignments always, unscoped ones where the option exists."""
+    chosen: dict[str, Any] = {}
+    for scope, name, value in assignments:
+        if scope is None and name in defaults or scope == component_name:
+            if name not in defaults:
+                known = ", ".join(sorted(defaults)) or "none"
+                raise NasxError(f"'{component_name}' has no option {name!r} (options: {known})")
+            chosen[name] = coerce(value, defaults[name], f"{component_name}.{name}")
+    return chosen
+
+
+def check_all_used(
+    assignments: list[tuple[str | None, str, str]], components: Mapping[str, Mapping[str, Any]]
+) -> None:
+    """Every ``-o`` must name an option of some selected component, so typos are reported."""
+    for scope, name, _ in assignments:
+        if scope is not None:
+            if scope not in components:
+                raise NasxError(f"-o {scope}.{name}: '{scope}' is not a component of this run")
+        elif not any(name in defaults for defaults in components.values()):
+            raise NasxError(f"-o {name}: no component of this run has an option {name!r}")

@@ -1,0 +1,211 @@
+"""Running a search: budgets, the context a searcher works through, and the result it leaves."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import networkx as nx
+import numpy as np
+
+from nasx.errors import BudgetExhausted, NasxError
+from nasx.evaluator import Evaluation, Evaluator
+from nasx.interfaces import Combiner, Constraint, Cost, EnumerableSpace, Searcher
+
+#: how many draws may be rejected by the constraints before we conclude nothing is feasible.
+MAX_INFEASIBLE_DRAWS = 10_000
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Limits of a search. Any of them may be None (no limit); at least one must be set.
+
+    ``max_evals``: distinct architectures scored. ``max_time``: recorded compute seconds of those scores (a replay
+    from the cache is charged the time the scores took when computed). ``max_wall``: wall-clock seconds.
+    """
+
+    max_evals: int | None = None
+    max_time: float | None = None
+    max_wall: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("max_evals", "max_time", "max_wall"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise NasxError(f"--{name.replace('_', '-')} must be positive, got {value}")
+        if self.max_evals is None and self.max_time is None and self.max_wall is None:
+            raise NasxError("a search needs a budget: --max-evals, --max-time or --max-wall")
+
+
+class SearchContext:
+    """Everything a searcher may use: the space, feasibility, evaluation under budget, and fitness.
+
+    Fitness is the combiner's output over the whole explored set, so it is recomputed as the set grows.
+    """
+
+    def __init__(
+        self,
+        space,
+        evaluator: Evaluator,
+        combiner: Combiner,
+        constraints: Sequence[Constraint],
+        budget: Budget,
+        seed: int,
+        on_evaluation: Callable[["SearchContext", Evaluation], None] | None = None,
+    ) -> None:
+        self.space = space
+        self.evaluator = evaluator
+        self.combiner = combiner
+        self.constraints = list(constraints)
+        self.budget = budget
+        self.rng = random.Random(seed)
+        self.on_evaluation = on_evaluation
+        self.explored: dict[str, Evaluation] = {}
+        self.genotypes: dict[str, nx.DiGraph] = {}
+        self.compute_seconds = 0.0
+        self.started = time.perf_counter()
+        self.stop_reason = ""
+        self._fitness: dict[str, float] | None = None
+        self._feasible_count: int | None = None
+        self._directions = [p.higher_is_better for p in evaluator.proxies]
+
+    # feasibility -------------------------------------------------------------------------------
+    def cost(self, genotype: nx.DiGraph) -> Cost:
+        return self.space.cost(genotype)
+
+    def is_feasible(self, genotype: nx.DiGraph) -> bool:
+        if not self.constraints:
+            return True
+        cost = self.space.cost(genotype)
+        return all(c.is_feasible(cost) for c in self.constraints)
+
+    def feasible(self, make: Callable[[], nx.DiGraph]) -> nx.DiGraph:
+        """Call ``make`` until it returns a feasible genotype."""
+        for _ in range(MAX_INFEASIBLE_DRAWS):
+            genotype = make()
+            if self.is_feasible(genotype):
+                return genotype
+        limits = ", ".join(c.describe() for c in self.constraints)
+        raise NasxError(f"no feasible architecture in {MAX_INFEASIBLE_DRAWS} draws under {limits}; loosen the limits")
+
+    def sample(self) -> nx.DiGraph:
+        """A uniformly drawn feasible genotype."""
+        return self.feasible(lambda: self.space.sample(self.rng))
+
+    # evaluation ---------------------------------------------------------------------------------
+    def wall_seconds(self) -> float:
+        return time.perf_counter() - self.started
+
+    def exhausted(self) -> str:
+        """The name of the budget that is spent, or '' while evaluations may continue."""
+        b = self.budget
+        if b.max_evals is not None and len(self.explored) >= b.max_evals:
+            return "max-evals"
+        if b.max_time is not None and self.compute_seconds >= b.max_time:
+            return "max-time"
+        if b.max_wall is not None and self.wall_seconds() >= b.max_wall:
+            return "max-wall"
+        if self.explored_everything():
+            return "space exhausted"
+        return ""
+
+    def evaluate(self, genotype: nx.DiGraph) -> Evaluation:
+        """Scores of a genotype; a genotype already explored is never scored twice.
+
+        Raises BudgetExhausted when a new genotype would exceed the budget.
+        """
+        key = self.space.key(genotype)
+        if key in self.explored:
+            return self.explored[key]
+        reason = self.exhausted()
+        if reason:
+            self.stop_reason = reason
+            raise BudgetExhausted(reason)
+        evaluation = self.evaluator.evaluate(genotype)
+        self.explored[key] = evaluation
+        self.genotypes[key] = genotype
+        self.compute_seconds += evaluation.compute_seconds
+        self._fitness = None
+        if self.on_evaluation is not None:
+            self.on_evaluation(self, evaluation)
+        return evaluation
+
+    def explored_everything(self) -> bool:
+        """True once every feasible architecture of an enumerable space has been scored."""
+        if not isinstance(self.space, EnumerableSpace):
+            return False
+        if self._feasible_count is None:
+            self._feasible_count = sum(
+                1 for i in range(len(self.space)) if self.is_feasible(self.space.genotype_at(i))
+            )
+        return len(self.explored) >= self._feasible_count
+
+    # fitness ------------------------------------------------------------------------------------
+    def fitness_table(self) -> dict[str, float]:
+        """Fitness of every explored genotype, by key (higher is better)."""
+        if self._fitness is None:
+            keys = list(self.explored)
+            matrix = np.array([list(self.explored[k].scores.values()) for k in keys], dtype=float)
+            values = self.combiner.combine(matrix.reshape(len(keys), len(self._directions)), self._directions)
+            self._fitness = dict(zip(keys, (float(v) for v in values)))
+        return self._fitness
+
+    def fitness(self, genotype: nx.DiGraph) -> float:
+        return self.fitness_table()[self.space.key(genotype)]
+
+    def rank(self, genotypes: Sequence[nx.DiGraph]) -> list[nx.DiGraph]:
+        """Explored genotypes from best to worst fitness; ties keep their given order."""
+        table = self.fitness_table()
+        order = sorted(range(len(genotypes)), key=lambda i: -table[self.space.key(genotypes[i])])
+        return [genotypes[i] for i in order]
+
+    def best_key(self) -> str | None:
+        """Key of the best explored genotype (the first explored among equals)."""
+        table = self.fitness_table()
+        return max(table, key=table.__getitem__) if table else None
+
+
+@dataclass
+class SearchResult:
+    arch: str
+    key: str
+    scores: dict[str, float]
+    fitness: float
+    cost: Cost
+    evaluated: int
+    wall_seconds: float
+    compute_seconds: float
+    stop_reason: str
+    history: list[Evaluation]
+
+
+def run_search(searcher: Searcher, context: SearchContext) -> SearchResult:
+    """Run ``searcher`` until it returns or the budget ends; the result is the best explored genotype."""
+    if not isinstance(context.space, searcher.requires):
+        raise NasxError(
+            f"searcher '{searcher.name}' needs a {searcher.requires.__name__}; space '{context.space.name}' is not one"
+        )
+    try:
+        searcher.search(context)
+        context.stop_reason = context.stop_reason or "searcher finished"
+    except BudgetExhausted as stop:
+        context.stop_reason = str(stop)
+    best = context.best_key()
+    if best is None:
+        raise NasxError("the search ended before any architecture was scored")
+    genotype = context.genotypes[best]
+    evaluation = context.explored[best]
+    return SearchResult(
+        arch=evaluation.arch,
+        key=best,
+        scores=dict(evaluation.scores),
+        fitness=context.fitness_table()[best],
+        cost=context.space.cost(genotype),
+        evaluated=len(context.explored),
+        wall_seconds=context.wall_seconds(),
+        compute_seconds=context.compute_seconds,
+        stop_reason=context.stop_reason,
+        history=list(context.explored.values()),
+    )

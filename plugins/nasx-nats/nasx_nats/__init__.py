@@ -1,0 +1,1 @@
+"""NATS-Bench search spaces for nasx."""

@@ -1,0 +1,89 @@
+"""Torch networks of the NATS-Bench topology space, with the same layers in the same order as NATS-Bench's
+own (stem, three stages of cells joined by residual reduction blocks, BN + ReLU, global pooling, linear)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from nasx_nats.tss import EDGES, NUM_NODES
+
+
+def relu_conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.ReLU(inplace=False),
+        nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False),
+        nn.BatchNorm2d(c_out),
+    )
+
+
+def make_op(op: str, channels: int) -> nn.Module | None:
+    """The module of one edge; None for 'none' (whose output, zero, adds nothing to a node's sum)."""
+    if op == "none":
+        return None
+    if op == "skip_connect":
+        return nn.Identity()
+    if op == "nor_conv_1x1":
+        return relu_conv_bn(channels, channels, 1)
+    if op == "nor_conv_3x3":
+        return relu_conv_bn(channels, channels, 3)
+    if op == "avg_pool_3x3":
+        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+    raise ValueError(f"unknown operation {op!r}")
+
+
+class Cell(nn.Module):
+    """Node v is the sum of op(u -> v)(node u) over u < v; the cell's output is the last node."""
+
+    def __init__(self, genes: tuple[str, ...], channels: int) -> None:
+        super().__init__()
+        self.edges = nn.ModuleDict()
+        for (u, v), op in zip(EDGES, genes):
+            module = make_op(op, channels)
+            if module is not None:
+                self.edges[f"{u}_{v}"] = module
+        self.inputs = [
+            [(u, f"{u}_{v}") for (u, w) in EDGES if w == v and f"{u}_{v}" in self.edges] for v in range(NUM_NODES)
+        ]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        nodes = [x]
+        for v in range(1, NUM_NODES):
+            terms = [self.edges[name](nodes[u]) for u, name in self.inputs[v]]
+            nodes.append(sum(terms[1:], terms[0]) if terms else torch.zeros_like(x))
+        return nodes[-1]
+
+
+class ResidualReduction(nn.Module):
+    """Stride-2 residual block between stages: two 3x3 ReLU-Conv-BN, shortcut AvgPool(2) + 1x1 conv."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.conv_a = relu_conv_bn(c_in, c_out, 3, stride=2)
+        self.conv_b = relu_conv_bn(c_out, c_out, 3)
+        self.shortcut = nn.Sequential(nn.AvgPool2d(2, stride=2), nn.Conv2d(c_in, c_out, 1, bias=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.shortcut(x) + self.conv_b(self.conv_a(x))
+
+
+class TopologyNetwork(nn.Module):
+    def __init__(self, genes: tuple[str, ...], stage_channels, cells_per_stage: int, num_classes: int) -> None:
+        super().__init__()
+        first = stage_channels[0]
+        self.stem = nn.Sequential(nn.Conv2d(3, first, 3, padding=1, bias=False), nn.BatchNorm2d(first))
+        layers: list[nn.Module] = []
+        previous = first
+        for stage, channels in enumerate(stage_channels):
+            if stage:
+                layers.append(ResidualReduction(previous, channels))
+            layers.extend(Cell(genes, channels) for _ in range(cells_per_stage))
+            previous = channels
+        self.cells = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.BatchNorm2d(previous), nn.ReLU(inplace=True))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(previous, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.head(self.cells(self.stem(x)))
+        return self.classifier(torch.flatten(self.pool(features), 1))

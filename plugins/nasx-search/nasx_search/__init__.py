@@ -1,0 +1,1 @@
+"""Search strategies and combiners for nasx."""

@@ -1,0 +1,93 @@
+"""Evolutionary searchers: FreeREA (Cavagnero et al., 2023) and classic aging evolution (REA, Real et al., 2019)."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from nasx.interfaces import EvolvableSpace, Searcher
+from nasx.search import SearchContext
+from nasx_search._register import SearcherPlugin
+
+
+def evaluate_is_new(context: SearchContext, genotype) -> bool:
+    """Evaluate a genotype; True when it had not been explored before."""
+    before = len(context.explored)
+    context.evaluate(genotype)
+    return len(context.explored) > before
+
+
+class FreeREA(Searcher):
+    """Each step samples ``sample_size`` members; the best two are parents; each is mutated once and one child is
+    their uniform crossover (infeasible children are drawn again). The oldest member is removed and the best
+    ``population_size`` are kept. Stops after ``patience`` steps that explore nothing new."""
+
+    name = "freerea"
+    summary = "FreeREA: aging tournament, 2 parents, 2 mutants + 1 crossover child, keep the best N"
+    requires = EvolvableSpace
+    defaults = {"population_size": 25, "sample_size": 5, "patience": 200}
+
+    def search(self, context: SearchContext) -> None:
+        space, rng = context.space, context.rng
+        size, tournament, patience = (self.options[k] for k in ("population_size", "sample_size", "patience"))
+        population: dict[str, list] = {}  # key -> [genotype, birth step]; insertion order breaks age ties
+        stalled = 0
+        while len(population) < size and stalled < patience:
+            genotype = context.sample()
+            stalled = 0 if evaluate_is_new(context, genotype) else stalled + 1
+            population.setdefault(space.key(genotype), [genotype, 0])
+        step = 0
+        while stalled < patience:
+            step += 1
+            members = [entry[0] for entry in population.values()]
+            sampled = rng.sample(members, min(tournament, len(members)))
+            parents = context.rank(sampled)[:2]
+            children = [context.feasible(lambda p=p: space.mutate(p, rng)) for p in parents]
+            if len(parents) == 2:
+                children.append(context.feasible(lambda: space.crossover(parents[0], parents[1], rng)))
+            new = False
+            for child in children:
+                new |= evaluate_is_new(context, child)
+                key = space.key(child)
+                if key in population:
+                    population[key][1] = step  # seen again: it is young again, as in FreeREA
+                else:
+                    population[key] = [child, step]
+            stalled = 0 if new else stalled + 1
+            if len(population) > size:
+                oldest = min(population, key=lambda k: population[k][1])
+                del population[oldest]
+                ranked = context.rank([entry[0] for entry in population.values()])
+                keep = {space.key(g) for g in ranked[:size]}
+                population = {k: v for k, v in population.items() if k in keep}
+        context.stop_reason = f"no new architecture in {patience} steps"
+
+
+class RegularizedEvolution(Searcher):
+    """Aging evolution: the best of ``sample_size`` sampled members is mutated once; the child joins the
+    population and the oldest member leaves (FreeREA without crossover and elitism: "FreeREA-")."""
+
+    name = "rea"
+    summary = "Regularized (aging) evolution: one parent, one mutant per step, the oldest dies"
+    requires = EvolvableSpace
+    defaults = {"population_size": 25, "sample_size": 5, "patience": 200}
+
+    def search(self, context: SearchContext) -> None:
+        space, rng = context.space, context.rng
+        size, tournament, patience = (self.options[k] for k in ("population_size", "sample_size", "patience"))
+        population: deque = deque()
+        stalled = 0
+        while len(population) < size and stalled < patience:
+            genotype = context.sample()
+            stalled = 0 if evaluate_is_new(context, genotype) else stalled + 1
+            population.append(genotype)
+        while stalled < patience:
+            parent = context.rank(rng.sample(list(population), min(tournament, len(population))))[0]
+            child = context.feasible(lambda: space.mutate(parent, rng))
+            stalled = 0 if evaluate_is_new(context, child) else stalled + 1
+            population.append(child)
+            population.popleft()
+        context.stop_reason = f"no new architecture in {patience} steps"
+
+
+freerea_plugin = SearcherPlugin(FreeREA)
+rea_plugin = SearcherPlugin(RegularizedEvolution)
