@@ -1,0 +1,207 @@
+import csv
+import gzip
+import random
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from nasx.errors import InvalidGenotype
+from nasx.testing.contracts import SpaceContract
+from nasx_nats.tss import EDGES, OPS, NatsTopologySpace, arch_to_genes, genes_to_arch
+
+genes_strategy = st.tuples(*[st.sampled_from(OPS) for _ in EDGES])
+seeds = st.integers(min_value=0, max_value=2**32 - 1)
+DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
+
+
+@pytest.fixture(scope="module")
+def tss():
+    return NatsTopologySpace(dataset="cifar10")
+
+
+@pytest.fixture(scope="module")
+def table(data_dir):
+    with gzip.open(data_dir / "nats_tss.csv.gz", "rt") as handle:
+        return list(csv.DictReader(handle))
+
+
+class TestContract(SpaceContract):
+    @pytest.fixture
+    def space(self, tss):
+        return tss
+
+
+@given(genes_strategy)
+def test_codec_round_trips(genes):
+    space = NatsTopologySpace(dataset="cifar10")
+    arch = genes_to_arch(genes)
+    assert arch_to_genes(arch) == genes
+    assert space.encode(space.decode(arch)) == arch
+    assert space.genes(space.decode(arch)) == genes
+
+
+@given(genes_strategy, seeds)
+def test_mutation_changes_exactly_one_gene(genes, seed):
+    space = NatsTopologySpace(dataset="cifar10")
+    child = space.genes(space.mutate(space.from_genes(genes), random.Random(seed)))
+    assert sum(a != b for a, b in zip(genes, child)) == 1
+    assert all(op in OPS for op in child)
+
+
+@given(genes_strategy, genes_strategy, seeds)
+def test_crossover_takes_each_gene_from_a_parent(first, second, seed):
+    space = NatsTopologySpace(dataset="cifar10")
+    child = space.genes(space.crossover(space.from_genes(first), space.from_genes(second), random.Random(seed)))
+    assert all(c in (a, b) for a, b, c in zip(first, second, child))
+
+
+@given(seeds)
+def test_sampling_yields_valid_genotypes(seed):
+    space = NatsTopologySpace(dataset="cifar10")
+    genotype = space.sample(random.Random(seed))
+    assert sorted(genotype.edges) == sorted(EDGES)
+    assert all(genotype.edges[e]["op"] in OPS for e in EDGES)
+
+
+@given(genes_strategy)
+def test_key_is_stable_and_distinct(genes):
+    space = NatsTopologySpace(dataset="cifar10")
+    genotype = space.from_genes(genes)
+    assert space.key(genotype) == space.key(space.decode(space.encode(genotype)))
+    other = list(genes)
+    other[0] = "none" if genes[0] != "none" else "skip_connect"
+    assert space.key(space.from_genes(tuple(other))) != space.key(genotype)
+
+
+def test_key_does_not_depend_on_the_process():
+    # sha256 of the canonical string: fixed across processes and PYTHONHASHSEED
+    space = NatsTopologySpace(dataset="cifar10")
+    import hashlib
+
+    arch = space.encode(space.genotype_at(0))
+    assert space.key(space.genotype_at(0)) == hashlib.sha256(f"nats-tss\0{arch}".encode()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "|nor_conv_3x3~0|",
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|",
+        "|conv_5x5~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
+        "|nor_conv_3x3~1|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
+    ],
+)
+def test_malformed_arch_strings_are_rejected(tss, text):
+    with pytest.raises(InvalidGenotype):
+        tss.decode(text)
+
+
+def test_index_order_equals_the_benchmark(tss, table):
+    assert len(tss) == len(table) == 15625
+    for row in table:
+        assert tss.encode(tss.genotype_at(int(row["index"]))) == row["arch"]
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_cost_equals_the_benchmark_for_every_architecture(dataset, table):
+    space = NatsTopologySpace(dataset=dataset)
+    for row in table:
+        cost = space.cost(space.decode(row["arch"]))
+        assert round(cost.params_m, 6) == pytest.approx(float(row[f"{dataset}_params_M"]), abs=1e-9), row["arch"]
+        assert round(cost.flops_m, 6) == pytest.approx(float(row[f"{dataset}_flops_M"]), abs=1e-9), row["arch"]
+
+
+def count_flops(network, input_shape):
+    """FLOPs by the NATS definition, measured on the built network: conv and linear layers only."""
+    total = 0
+
+    def conv(module, inputs, output):
+        nonlocal total
+        kernel = module.kernel_size[0] * module.kernel_size[1]
+        total += kernel * module.in_channels * module.out_channels * output.shape[2] * output.shape[3]
+
+    def linear(module, inputs, output):
+        nonlocal total
+        total += module.in_features * module.out_features + module.out_features
+
+    handles = [
+        m.register_forward_hook(conv if isinstance(m, torch.nn.Conv2d) else linear)
+        for m in network.modules()
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))
+    ]
+    with torch.no_grad():
+        network.eval()(torch.zeros(1, *input_shape))
+    for handle in handles:
+        handle.remove()
+    return total
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_built_networks_have_the_benchmark_params_and_flops(dataset, table):
+    space = NatsTopologySpace(dataset=dataset)
+    for row in random.Random(dataset).sample(table, 12):
+        network = space.build(space.decode(row["arch"]))
+        params = sum(p.numel() for p in network.parameters())
+        assert params / 1e6 == pytest.approx(float(row[f"{dataset}_params_M"]), abs=5e-7)
+        assert count_flops(network, space.input_shape) / 1e6 == pytest.approx(
+            float(row[f"{dataset}_flops_M"]), abs=5e-7
+        )
+        output = network(torch.randn(2, *space.input_shape))
+        assert output.shape == (2, space.num_classes)
+
+
+def test_skip_edges():
+    space = NatsTopologySpace(dataset="cifar10")
+    genotype = space.decode("|none~0|+|none~0|none~1|+|skip_connect~0|none~1|skip_connect~2|")
+    assert space.skip_edges(genotype) == [(0, 3), (2, 3)]
+
+
+def test_table_oracle(tss, table, data_dir):
+    oracle = tss.oracle(data_dir)
+    row = table[1]
+    assert oracle.test_accuracy(tss.decode(row["arch"])) == pytest.approx(float(row["cifar10_test_acc"]))
+    arch, accuracy = oracle.optimum([])
+    assert accuracy == pytest.approx(max(float(r["cifar10_test_acc"]) for r in table))
+    assert round(accuracy, 2) == 94.37  # the FreeREA paper's "Optimum" row
+
+
+def test_constrained_optimum_is_feasible(table, data_dir):
+    from nasx.constraints import MaxFlops, MaxParams
+
+    space = NatsTopologySpace(dataset="cifar100")
+    oracle = space.oracle(data_dir)
+    limits = [MaxFlops(limit=40), MaxParams(limit=0.3)]
+    arch, accuracy = oracle.optimum(limits)
+    cost = space.cost(space.decode(arch))
+    assert cost.flops_m <= 40 and cost.params_m <= 0.3
+    feasible = [
+        float(r["cifar100_test_acc"])
+        for r in table
+        if float(r["cifar100_flops_M"]) <= 40 and float(r["cifar100_params_M"]) <= 0.3
+    ]
+    assert accuracy == max(feasible)
+
+
+@pytest.mark.parametrize("index", [0, 11, 284])
+def test_official_files_through_nats_bench(data_dir, table, index):
+    official = data_dir / "nats_fake_torch_dir" / "NATS-tss-v1_0-3ffb9-simple"
+    for dataset in DATASETS:
+        space = NatsTopologySpace(dataset=dataset, benchmark_dir=str(official))
+        oracle = space.oracle(None)
+        genotype = space.genotype_at(index)
+        row = table[index]
+        assert space.encode(genotype) == row["arch"]
+        assert oracle.test_accuracy(genotype) == pytest.approx(float(row[f"{dataset}_test_acc"]), abs=1e-6)
+        cost = oracle.cost(genotype)
+        assert cost.params_m == pytest.approx(space.cost(genotype).params_m, abs=1e-6)
+        assert cost.flops_m == pytest.approx(space.cost(genotype).flops_m, abs=1e-5)
+
+
+def test_unknown_dataset_suggests_names():
+    from nasx.errors import NasxError
+
+    with pytest.raises(NasxError, match="did you mean 'cifar10'"):
+        NatsTopologySpace(dataset="cifar1O")

@@ -1,0 +1,51 @@
+import math
+
+import numpy as np
+import pytest
+
+from nasx.testing.contracts import SearcherContract
+from nasx_search.combiners import FreeREACombiner, RankCombiner
+from nasx_search.evolution import FreeREA, RegularizedEvolution
+from nasx_search.random_search import RandomSearch
+
+
+@pytest.mark.parametrize("searcher_class", [FreeREA, RegularizedEvolution, RandomSearch])
+class TestSearchers(SearcherContract):
+    @pytest.fixture
+    def searcher(self, searcher_class):
+        return searcher_class()
+
+
+def test_random_search_scores_n():
+    contract = SearcherContract()
+    from nasx.search import Budget, run_search
+
+    result = run_search(RandomSearch(n=10), contract.make_context(Budget(max_evals=100)))
+    assert result.evaluated == 10
+
+
+def test_freerea_combiner_is_max_normalised_sum():
+    scores = np.array([[2.0, -4.0], [1.0, -2.0], [4.0, -1.0]])
+    fitness = FreeREACombiner().combine(scores, [True, False])  # second proxy: lower is better
+    expected = scores[:, 0] / 4 + (-scores[:, 1]) / 4
+    assert np.allclose(fitness, expected)
+
+
+@pytest.mark.parametrize("bad", [-math.inf, math.inf, math.nan])
+@pytest.mark.parametrize("combiner", [FreeREACombiner(), RankCombiner()])
+def test_non_finite_scores_do_not_poison_others(combiner, bad):
+    clean = np.array([[700.0, 3.0], [720.0, 1.0], [710.0, 2.0]])
+    dirty = np.vstack([clean, [[bad, 3.0]]])
+    dirty_fitness = combiner.combine(dirty, [True, True])
+    assert np.all(np.isfinite(dirty_fitness))
+    # on the proxy with the non-finite score, the others keep their values' order and that candidate is worst
+    alone = combiner.combine(dirty[:, :1], [True])
+    assert list(np.argsort(alone[:3])) == list(np.argsort(clean[:, 0]))
+    assert alone[3] < alone[:3].min()
+    if isinstance(combiner, FreeREACombiner):  # max-normalisation ignores the non-finite score entirely
+        assert np.allclose(alone[:3], clean[:, 0] / 720.0)
+
+
+def test_rank_combiner_sums_ranks_with_directions():
+    scores = np.array([[1.0, 30.0], [2.0, 20.0], [3.0, 10.0]])
+    assert list(RankCombiner().combine(scores, [True, False])) == [1 + 1, 2 + 2, 3 + 3]
