@@ -12,7 +12,6 @@ def print_result(result: dict[str, Any]) -> None:
     table = Table(show_header=False, title=f"nasx run: {result['search']} on {result['space']} / {result['dataset']}")
     table.add_column(style="bold")
     table.add_column(overflow="fold")
-    table.add_row("architecture", result["arch"])
     if result["index"] is not None:
         table.add_row("index", str(result["index"]))
     for name, value in result["scores"].items():
@@ -31,4 +30,7 @@ def print_result(result: dict[str, Any]) -> None:
             table.add_row("regret", f"{result['regret']:.2f}")
     else:
         table.add_row("ground truth", "not available (set --data-dir or NASX_DATA)")
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    # printed whole on its own line, so it can be copied or grepped whatever the terminal's width
+    console.print(f"best architecture: {result['arch']}", soft_wrap=True, highlight=False)

@@ -1,0 +1,54 @@
+"""The example plugin is installed into a scratch folder and found through its entry point, end to end."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    target = tmp_path_factory.mktemp("site")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(target), str(HERE)],
+        check=True,
+    )
+    return target
+
+
+def nasx(site, *args):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, "-m", "nasx_cli.main", *args], capture_output=True, text=True, env=env)
+
+
+def test_listed_with_its_distribution(site):
+    done = nasx(site, "plugins", "--json")
+    assert done.returncode == 0, done.stderr
+    rows = {(r["kind"], r["name"]): r for r in json.loads(done.stdout)}
+    assert rows[("proxy", "example-l2norm")]["distribution"] == "nasx-example-plugin"
+    assert rows[("proxy", "example-l2norm")]["plugin"] == "proxy.example-l2norm"
+
+
+def test_usable_in_a_search(site, tmp_path):
+    out = tmp_path / "result.json"
+    done = nasx(site, "run", "--space", "nats-tss", "--dataset", "cifar10", "--proxy", "example-l2norm",
+                "--search", "random", "--max-evals", "3", "--no-cache", "--quiet", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(out.read_text())
+    assert result["evaluated"] == 3 and result["scores"]["example-l2norm"] > 0
+
+
+def test_can_be_blocked(site):
+    env_block = {"NASX_BLOCK_PLUGINS": "proxy.example-l2norm"}
+    os.environ.update(env_block)
+    try:
+        done = nasx(site, "plugins", "--json")
+    finally:
+        del os.environ["NASX_BLOCK_PLUGINS"]
+    assert "example-l2norm" not in {r["name"] for r in json.loads(done.stdout)}

@@ -1,0 +1,145 @@
+import math
+
+import pytest
+
+from nasx.constraints import MaxFlops
+from nasx.errors import BudgetExhausted, NasxError
+from nasx.evaluator import Evaluator, ScoreCache
+from nasx.options import check_all_used, options_for, parse_assignments
+from nasx.search import Budget, SearchContext
+from nasx.testing.contracts import SpaceContract, SumCombiner
+from nasx.testing.toy import BitSpace, OnesProxy
+
+
+class TestToySpace(SpaceContract):
+    @pytest.fixture
+    def space(self):
+        return BitSpace(dataset="toy")
+
+
+def test_budget_needs_a_positive_limit():
+    with pytest.raises(NasxError):
+        Budget()
+    with pytest.raises(NasxError, match="--max-wall must be positive"):
+        Budget(max_wall=0)
+
+
+def test_cache_keeps_non_finite_scores(tmp_path):
+    cache = ScoreCache(tmp_path / "c.sqlite")
+    for key, value in (("a", math.nan), ("b", math.inf), ("c", -math.inf), ("d", 0.1 + 0.2)):
+        cache.put(key, value, 1.5)
+    assert math.isnan(cache.get("a")[0])
+    assert cache.get("b") == (math.inf, 1.5) and cache.get("c")[0] == -math.inf
+    assert cache.get("d")[0] == 0.1 + 0.2  # exact round trip
+    assert cache.get("missing") is None
+
+
+def test_cache_key_names_everything_that_determines_a_score():
+    space = BitSpace(dataset="toy")
+    evaluator = Evaluator(space, [OnesProxy()], None)
+    key = evaluator.cache_key(OnesProxy(), "01010101")
+    for part in ("toy-bits", "toy", "01010101", "toy-ones"):
+        assert part in key
+
+
+def test_context_never_scores_twice_and_stops_on_budget():
+    space = BitSpace(dataset="toy")
+    context = SearchContext(space, Evaluator(space, [OnesProxy()], None), SumCombiner(), [], Budget(max_evals=2), 0)
+    genotype = space.decode("11110000")
+    context.evaluate(genotype)
+    context.evaluate(genotype)
+    assert len(context.explored) == 1
+    context.evaluate(space.decode("00000000"))
+    with pytest.raises(BudgetExhausted):
+        context.evaluate(space.decode("00000001"))
+    assert context.stop_reason == "max-evals"
+
+
+def test_constraints_filter_before_scoring():
+    space = BitSpace(dataset="toy")
+    context = SearchContext(
+        space, Evaluator(space, [OnesProxy()], None), SumCombiner(), [MaxFlops(limit=2)], Budget(max_evals=5), 0
+    )
+    assert all(space.cost(context.sample()).flops_m <= 2 for _ in range(50))
+    tight = SearchContext(
+        space, Evaluator(space, [OnesProxy()], None), SumCombiner(), [MaxFlops(limit=-1)], Budget(max_evals=5), 0
+    )
+    with pytest.raises(NasxError, match="no feasible architecture"):
+        tight.sample()
+
+
+def test_options_scoped_and_unscoped():
+    assignments = parse_assignments(["repeats=2", "naswot.batch_size=32"])
+    assert options_for("naswot", {"repeats": 3, "batch_size": 64}, assignments) == {"repeats": 2, "batch_size": 32}
+    assert options_for("logsynflow", {"repeats": 3}, assignments) == {"repeats": 2}
+    with pytest.raises(NasxError, match="not a component"):
+        check_all_used(parse_assignments(["nope.x=1"]), {"naswot": {"repeats": 3}})
+    with pytest.raises(NasxError):
+        parse_assignments(["novalue"])
+
+
+def test_synthetic_batch_is_reproducible():
+    from nasx.data import synthetic_batch
+
+    a, b = synthetic_batch((3, 8, 8), 10, size=4), synthetic_batch((3, 8, 8), 10, size=4)
+    assert a.identity == b.identity and (a.images == b.images).all() and (a.labels == b.labels).all()
+    assert a.take(2).images.shape == (2, 3, 8, 8)
+    with pytest.raises(NasxError):
+        a.take(5)
+
+
+def test_npz_images_are_normalised(data_dir):
+    import numpy as np
+
+    from nasx.data import load_images
+
+    batch = load_images(data_dir / "cifar10_test_foolbox20.npz", "cifar10")
+    raw = np.load(data_dir / "cifar10_test_foolbox20.npz")
+    assert len(batch) == 20 and list(batch.labels[:4]) == [3, 8, 8, 0]
+    expected = (raw["x"][0, 0, 0, 0] / 255 - 0.4914) / 0.2470
+    assert float(batch.images[0, 0, 0, 0]) == pytest.approx(expected, rel=1e-5)
+
+
+def test_cifar_folder_in_torchvision_format(tmp_path):
+    import pickle
+
+    import numpy as np
+
+    from nasx.data import load_images
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    pixels = np.random.default_rng(0).integers(0, 256, (5, 3072), dtype=np.uint8)
+    with open(folder / "test_batch", "wb") as handle:
+        pickle.dump({b"data": pixels, b"labels": [1, 2, 3, 4, 5]}, handle)
+    batch = load_images(tmp_path, "cifar10")
+    assert batch.images.shape == (5, 3, 32, 32) and list(batch.labels) == [1, 2, 3, 4, 5]
+    red = pixels[0, :1024].reshape(32, 32)
+    assert float(batch.images[0, 0, 3, 7]) == pytest.approx((red[3, 7] / 255 - 0.4914) / 0.2470, rel=1e-5)
+    with pytest.raises(NasxError):
+        load_images(tmp_path / "missing", "cifar10")
+
+
+def test_nan_scores_become_worst_not_crash():
+    class NaNProxy(OnesProxy):
+        name = "nan"
+
+        def score_genotype(self, space, genotype):
+            return math.nan if space.bits(genotype)[0] else 1.0
+
+    from nasx_search.combiners import FreeREACombiner
+
+    space = BitSpace(dataset="toy")
+    context = SearchContext(
+        space, Evaluator(space, [NaNProxy(), OnesProxy()], None), FreeREACombiner(), [], Budget(max_evals=50), 0
+    )
+    for _ in range(30):
+        context.evaluate(context.sample())
+    table = context.fitness_table()
+    assert all(math.isfinite(v) for v in table.values())
+    # a NaN-scored genotype ranks below a clean one with the same other scores
+    nan_one = space.decode("10000000")
+    clean_one = space.decode("01000000")
+    context.evaluate(nan_one)
+    context.evaluate(clean_one)
+    assert context.fitness(nan_one) < context.fitness(clean_one)
