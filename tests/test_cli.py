@@ -107,3 +107,22 @@ def test_a_repeated_search_reuses_the_cache(tmp_path):
     assert first["arch"] == second["arch"] and first["scores"] == second["scores"]
     # recorded compute time is replayed from the cache, so the time budget is charged honestly
     assert second["compute_seconds"] == pytest.approx(first["compute_seconds"])
+
+
+def test_score_reports_given_architectures(data_dir):
+    arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+    done = nasx("score", "--space", "nats-tss", "--dataset", "cifar10", "--arch", arch, "--proxy", "skip",
+                "--data-dir", str(data_dir), "--no-cache")
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout)
+    assert record["arch"] == arch and record["scores"] == {"skip": 1.0}  # skips 0->3 (2 layers) and 2->3 (0)
+    assert record["test_accuracy"] == pytest.approx(93.66, abs=0.01)  # index 1 of the benchmark
+    assert record["params_m"] == pytest.approx(0.802426)
+
+
+@pytest.mark.parametrize("arch", ["|nor_conv_3x3~0|", "|conv_9x9~0|+|none~0|none~1|+|none~0|none~1|none~2|"])
+def test_score_rejects_malformed_arch_strings(arch):
+    done = nasx("score", "--space", "nats-tss", "--dataset", "cifar10", "--arch", arch, "--proxy", "skip",
+                "--no-cache")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "arch" in done.stderr

@@ -113,6 +113,27 @@ def run_command(ctx: click.Context, **args) -> None:
         click.echo(f"wrote {path}", err=True)
 
 
+@cli.command("score")
+@click.option("--space", required=True, help="Search space, e.g. nats-tss.")
+@click.option("--dataset", required=True, help="Dataset the network is built for.")
+@click.option("--arch", "archs", multiple=True, required=True, help="Architecture string (repeatable).")
+@click.option("--proxy", "proxies", multiple=True, required=True, help="Proxy to score with (repeatable).")
+@click.option("--data-dir", type=click.Path(), help="Benchmark data directory [default: $NASX_DATA].")
+@click.option("--images", type=click.Path(), help="Input images (.npz or CIFAR folder); default: synthetic.")
+@click.option("--init", "init_scheme", default="kaiming", show_default=True, type=click.Choice(["kaiming", "pytorch"]))
+@click.option("--init-seed", default=0, show_default=True, type=int)
+@click.option("--cache", type=click.Path(), help="Score cache file [default: $NASX_CACHE or the user cache dir].")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the score cache.")
+@click.option("-o", "option_pairs", multiple=True, metavar="[COMPONENT.]NAME=VALUE", help="Component option.")
+@click.pass_context
+def score_command(ctx: click.Context, **args) -> None:
+    """Score given architectures with proxies; print costs and, with ground truth, test accuracy (JSON lines)."""
+    from nasx_cli.run import score_archs
+
+    for record in score_archs(get_plugins(ctx), args):
+        click.echo(json.dumps(record))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: every user error becomes one line on stderr and exit status 2."""
     try:

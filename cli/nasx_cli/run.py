@@ -15,16 +15,16 @@ from nasx.search import Budget, SearchContext, run_search
 from nasx_cli.run_defaults import DEFAULT_MAX_EVALS, SYNTHETIC_BATCH_SIZE
 
 
-
-def execute(plugins, args: dict[str, Any]) -> dict[str, Any]:
+def _components(plugins, args: dict[str, Any], kinds: tuple[str, ...]):
+    """Instantiate the space, proxies and (when named in ``kinds``) combiner and searcher of a command."""
     assignments = parse_assignments(args["option_pairs"])
-    space_cls = plugins.get("space", args["space"])
-    proxy_classes = [plugins.get("proxy", name) for name in args["proxies"]]
     if len(set(args["proxies"])) != len(args["proxies"]):
         raise NasxError("a proxy is named twice")
-    combiner_cls = plugins.get("combiner", args["combiner"])
-    searcher_cls = plugins.get("searcher", args["searcher_name"])
-    selected = [space_cls, *proxy_classes, combiner_cls, searcher_cls]
+    space_cls = plugins.get("space", args["space"])
+    proxy_classes = [plugins.get("proxy", name) for name in args["proxies"]]
+    others = {kind: plugins.get(kind, args[key]) for kind, key in (("combiner", "combiner"), ("searcher", "searcher_name"))
+              if kind in kinds}
+    selected = [space_cls, *proxy_classes, *others.values()]
     check_all_used(assignments, {cls.name: cls.defaults for cls in selected})
 
     def build(cls, **extra):
@@ -32,8 +32,43 @@ def execute(plugins, args: dict[str, Any]) -> dict[str, Any]:
 
     space = build(space_cls, dataset=args["dataset"])
     proxies = [build(cls) for cls in proxy_classes]
-    combiner = build(combiner_cls)
-    searcher = build(searcher_cls)
+    return space, proxies, {kind: build(cls) for kind, cls in others.items()}
+
+
+def _evaluator(space, proxies, args: dict[str, Any]) -> Evaluator:
+    batch = None
+    if any(p.needs_data for p in proxies):
+        if args["images"]:
+            batch = load_images(args["images"], args["dataset"])
+        else:
+            batch = synthetic_batch(space.input_shape, space.num_classes, size=SYNTHETIC_BATCH_SIZE)
+    cache = ScoreCache(None if args["no_cache"] else (args["cache"] or default_cache_path()))
+    return Evaluator(space, proxies, batch, cache, init=args["init_scheme"], init_seed=args["init_seed"])
+
+
+def score_archs(plugins, args: dict[str, Any]):
+    """One record per given architecture: scores, costs, and test accuracy when ground truth is available."""
+    space, proxies, _ = _components(plugins, args, ())
+    genotypes = [space.decode(arch) for arch in args["archs"]]  # every string is checked before any work
+    oracle = space.oracle(resolve_data_dir(args["data_dir"]))
+    evaluator = _evaluator(space, proxies, args)
+    for genotype in genotypes:
+        evaluation = evaluator.evaluate(genotype)
+        cost = space.cost(genotype)
+        yield {
+            "arch": evaluation.arch,
+            "scores": evaluation.scores,
+            "seconds": evaluation.seconds,
+            "flops_m": cost.flops_m,
+            "params_m": cost.params_m,
+            "test_accuracy": oracle.test_accuracy(genotype) if oracle is not None else None,
+        }
+    evaluator.cache.close()
+
+
+def execute(plugins, args: dict[str, Any]) -> dict[str, Any]:
+    space, proxies, others = _components(plugins, args, ("combiner", "searcher"))
+    combiner, searcher = others["combiner"], others["searcher"]
 
     budget_given = any(args[k] is not None for k in ("max_evals", "max_time", "max_wall"))
     budget = Budget(
@@ -49,16 +84,9 @@ def execute(plugins, args: dict[str, Any]) -> dict[str, Any]:
             constraints.append(plugins.get("constraint", name)(limit=args[flag]))
 
     data_dir = resolve_data_dir(args["data_dir"])
-    batch = None
-    if any(p.needs_data for p in proxies):
-        if args["images"]:
-            batch = load_images(args["images"], args["dataset"])
-        else:
-            batch = synthetic_batch(space.input_shape, space.num_classes, size=SYNTHETIC_BATCH_SIZE)
     oracle = space.oracle(data_dir)
-
-    cache = ScoreCache(None if args["no_cache"] else (args["cache"] or default_cache_path()))
-    evaluator = Evaluator(space, proxies, batch, cache, init=args["init_scheme"], init_seed=args["init_seed"])
+    evaluator = _evaluator(space, proxies, args)
+    batch, cache = evaluator.batch, evaluator.cache
     progress = _Progress(budget, enabled=not args["quiet"])
     context = SearchContext(
         space, evaluator, combiner, constraints, budget, seed=args["seed"], on_evaluation=progress.update
