@@ -1,4 +1,4 @@
-"""Shared fixtures. Data-dependent tests fail (never skip) under CI when NASX_DATA is missing."""
+"""Fixtures shared by every test folder. Data-dependent tests fail (never skip) under CI when NASX_DATA is missing."""
 
 import os
 from pathlib import Path
