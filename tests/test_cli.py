@@ -127,3 +127,163 @@ def test_score_rejects_malformed_arch_strings(arch):
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert "arch string" in done.stderr or "unknown operation" in done.stderr
+
+
+CORRELATE = ["correlate", "--space", "nats-tss", "--dataset", "cifar10", "--proxy", "params", "--proxy", "skip",
+             "--proxy", "synflow", "-o", "synflow.repeats=1", "--sample", "80", "--bootstrap", "50", "--quiet"]
+
+
+def test_correlate_reports_measures_from_the_ground_truth(tmp_path, data_dir):
+    import csv
+    import gzip
+
+    from scipy.stats import kendalltau
+
+    cache = tmp_path / "scores.sqlite"
+    outputs = [tmp_path / "c.json", tmp_path / "c.csv", tmp_path / "c.png"]
+    done = nasx(*CORRELATE, "--combiner", "rank", "--combiner", "freerea", "--data-dir", str(data_dir),
+                "--cache", str(cache), "--out", str(outputs[0]), "--out", str(outputs[1]), "--plot", str(outputs[2]))
+    assert done.returncode == 0, done.stderr
+    record = json.loads(outputs[0].read_text())
+    names = [row["name"] for row in record["results"]]
+    assert names == ["params", "skip", "synflow", "rank(params+skip+synflow)", "freerea(params+skip+synflow)"]
+    assert record["sample"] == 80 and record["computed"] == 80
+    # recompute params' Kendall tau from the benchmark table itself
+    with gzip.open(data_dir / "nats_tss.csv.gz", "rt") as handle:
+        table = {int(row["index"]): row for row in csv.DictReader(handle)}
+    indices = [a["arch"] for a in record["architectures"]]
+    params = [float(table[i]["cifar10_params_M"]) for i in indices]
+    accuracy = [float(table[i]["cifar10_test_acc"]) for i in indices]
+    assert record["results"][0]["kendall"] == pytest.approx(kendalltau(params, accuracy)[0])
+    assert record["results"][0]["kendall_low"] <= record["results"][0]["kendall"] <= record["results"][0]["kendall_high"]
+    with outputs[1].open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["name"] for row in rows] == names
+    assert outputs[2].stat().st_size > 10_000
+    assert "params" in done.stdout and "τ" in done.stdout
+    # a second run with a subset of the proxies takes every score from the cache
+    again = nasx(*CORRELATE[:7], "--sample", "80", "--bootstrap", "0", "--quiet", "--data-dir", str(data_dir),
+                 "--cache", str(cache), "--out", str(outputs[0]))
+    assert again.returncode == 0, again.stderr
+    assert json.loads(outputs[0].read_text())["computed"] == 0
+
+
+def test_correlate_lists_non_finite_scores(tmp_path, data_dir):
+    """NASWOT's kernel is singular for cells whose output ignores the input: -inf, reported by index."""
+    done = nasx("correlate", "--space", "nats-tss", "--dataset", "cifar10", "--proxy", "naswot", "-o", "repeats=1",
+                "-o", "batch_size=16", "--sample", "40", "--seed", "3", "--bootstrap", "0", "--quiet",
+                "--no-cache", "--data-dir", str(data_dir), "--out", str(tmp_path / "c.json"))
+    assert done.returncode == 0, done.stderr
+    row = json.loads((tmp_path / "c.json").read_text())["results"][0]
+    assert row["non_finite"] == len(row["non_finite_archs"]) > 0
+    assert "non-finite scores left out" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--combiner", "rank", "--sample", "5"], None),
+        (["--out", "x.txt"], "use a .json or .csv file name"),
+        (["--bootstrap", "-1"], "--bootstrap must be 0 or more"),
+    ],
+)
+def test_correlate_rejects_bad_input(tmp_path, data_dir, extra, message):
+    args = ["correlate", "--space", "nats-tss", "--dataset", "cifar10", "--proxy", "params", "--no-cache",
+            "--quiet", "--data-dir", str(data_dir), *extra]
+    done = nasx(*args)
+    if message is None:  # one proxy cannot be combined
+        message = "combining needs at least two --proxy"
+    assert done.returncode == 2 and message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_correlate_needs_ground_truth(tmp_path):
+    env = {"NASX_DATA": "", "XDG_DATA_HOME": str(tmp_path)}
+    done = nasx("correlate", "--space", "nats-tss", "--dataset", "cifar10", "--proxy", "params", "--no-cache", env=env)
+    assert done.returncode == 2 and "no ground truth" in done.stderr
+
+
+GRID = """
+space = "nats-tss"
+datasets = ["cifar10"]
+seeds = 2
+budgets = [{ max_evals = 4 }]
+constraints = [{}, { max_flops = 100, max_params = 0.8 }]
+options = ["repeats=1"]
+
+[[searches]]
+label = "random-synflow"
+search = "random"
+proxies = ["synflow", "params"]
+
+[[searches]]
+label = "exhaustive"
+search = "exhaustive"
+proxies = ["params", "skip"]
+combiner = "rank"
+"""
+
+
+def test_experiment_runs_a_grid_and_summarises_it(tmp_path, data_dir):
+    import csv
+    import gzip
+
+    grid = tmp_path / "grid.toml"
+    grid.write_text(GRID)
+    cache = tmp_path / "scores.sqlite"
+    done = nasx("experiment", str(grid), "--data-dir", str(data_dir), "--cache", str(cache), "--quiet",
+                "--out", str(tmp_path / "out"), "--plot", str(tmp_path / "plot.png"))
+    assert done.returncode == 0, done.stderr
+    with (tmp_path / "out" / "runs.csv").open() as handle:
+        runs = list(csv.DictReader(handle))
+    assert len(runs) == 2 * 2 * 2  # searches x constraint settings x seeds
+    with gzip.open(data_dir / "nats_tss.csv.gz", "rt") as handle:
+        table = {row["arch"]: row for row in csv.DictReader(handle)}
+    for run in runs:
+        # every reported accuracy is the benchmark's, and every constrained result is feasible
+        row = table[run["arch"]]
+        assert float(run["test_accuracy"]) == float(row["cifar10_test_acc"])
+        assert int(run["evaluated"]) == 4
+        if run["constraints"] != "none":
+            assert float(row["cifar10_flops_M"]) <= 100 and float(row["cifar10_params_M"]) <= 0.8
+            assert float(run["optimum_accuracy"]) < 94.37
+    # exhaustive search walks the official index order: its first 4 feasible architectures
+    unconstrained = [r for r in runs if r["label"] == "exhaustive" and r["constraints"] == "none"]
+    assert {int(r["index"]) for r in unconstrained} <= {0, 1, 2, 3}
+    with (tmp_path / "out" / "summary.csv").open() as handle:
+        summary = list(csv.DictReader(handle))
+    assert len(summary) == 4 and all(row["seeds"] == "2" for row in summary)
+    assert (tmp_path / "plot.png").stat().st_size > 10_000
+    assert "random-synflow" in done.stdout
+
+
+def test_experiment_from_the_command_line_reuses_the_cache(tmp_path, data_dir):
+    cache = tmp_path / "scores.sqlite"
+    args = ["experiment", "--space", "nats-tss", "--dataset", "cifar10", "--search", "random", "--proxies",
+            "synflow,params", "--seeds", "3", "--max-evals", "5", "-o", "repeats=1", "--cache", str(cache),
+            "--data-dir", str(data_dir), "--quiet", "--out", str(tmp_path / "out")]
+    assert nasx(*args).returncode == 0
+    first = json.loads((tmp_path / "out" / "experiment.json").read_text())["runs"]
+    assert nasx(*args).returncode == 0
+    second = json.loads((tmp_path / "out" / "experiment.json").read_text())["runs"]
+    assert [r["arch"] for r in first] == [r["arch"] for r in second]
+    # replayed scores charge their recorded time, so the compute budget accounting is unchanged
+    assert [r["compute_seconds"] for r in first] == [r["compute_seconds"] for r in second]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('space = "nats-tss"\ndatasets = ["cifar10"]\n', "the grid needs 'searches'"),
+        ('spaec = "nats-tss"\n', "unknown key 'spaec'"),
+        ('space = "nats-tss\n', "not valid TOML"),
+        ('space = "nats-tss"\ndatasets = ["cifar10"]\n[[searches]]\nsearch = "random"\nproxies = ["params"]\n'
+         'budget = 3\n', "unknown search key 'budget'"),
+    ],
+)
+def test_experiment_rejects_bad_grids(tmp_path, text, message):
+    grid = tmp_path / "grid.toml"
+    grid.write_text(text)
+    done = nasx("experiment", str(grid), "--no-cache", "--quiet")
+    assert done.returncode == 2 and message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

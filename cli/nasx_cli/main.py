@@ -134,6 +134,84 @@ def score_command(ctx: click.Context, **args) -> None:
         click.echo(json.dumps(record))
 
 
+@cli.command("correlate")
+@click.option("--space", required=True, help="Benchmark space with ground truth, e.g. nats-tss.")
+@click.option("--dataset", required=True, help="Dataset, e.g. cifar10.")
+@click.option("--proxy", "proxies", multiple=True, required=True, help="Proxy to correlate (repeatable).")
+@click.option("--combiner", "combiners", multiple=True,
+              help="Also correlate this combination of all the proxies (repeatable), e.g. freerea, rank, logrank.")
+@click.option("--sample", default=1000, show_default=True, type=int,
+              help="Architectures drawn at random; 0 takes every architecture of an enumerable space.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the sample and of the bootstrap.")
+@click.option("--bootstrap", default=1000, show_default=True, type=int,
+              help="Bootstrap resamples for the 95 % intervals (0: none).")
+@click.option("--data-dir", type=click.Path(), help="Benchmark data directory [default: $NASX_DATA].")
+@click.option("--images", type=click.Path(), help="Input images (.npz or CIFAR folder); default: synthetic.")
+@click.option("--init", "init_scheme", default="kaiming", show_default=True, type=click.Choice(["kaiming", "pytorch"]))
+@click.option("--init-seed", default=0, show_default=True, type=int)
+@click.option("--cache", type=click.Path(), help="Score cache file [default: $NASX_CACHE or the user cache dir].")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the score cache.")
+@click.option("--out", "outputs", multiple=True, type=click.Path(),
+              help="Write results: FILE.json (everything, per-architecture scores too) or FILE.csv (the measures).")
+@click.option("--plot", "plot_path", type=click.Path(), help="Scatter plots of score against accuracy (PNG).")
+@click.option("-o", "option_pairs", multiple=True, metavar="[COMPONENT.]NAME=VALUE", help="Component option.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.pass_context
+def correlate_command(ctx: click.Context, **args) -> None:
+    """Rank correlation of proxies (and combinations) with a benchmark's test accuracy."""
+    from nasx_cli.correlate import execute, plot, print_report, write_outputs
+
+    record = execute(get_plugins(ctx), args)
+    print_report(record)
+    for path in write_outputs(record, args["outputs"]):
+        click.echo(f"wrote {path}", err=True)
+    if args["plot_path"]:
+        plot(record, args["plot_path"])
+        click.echo(f"wrote {args['plot_path']}", err=True)
+
+
+@cli.command("experiment")
+@click.argument("grid_file", required=False, type=click.Path())
+@click.option("--space", help="Search space [grid key: space].")
+@click.option("--dataset", "datasets", multiple=True, help="Dataset (repeatable) [grid key: datasets].")
+@click.option("--search", "searches", multiple=True, help="Searcher (repeatable); with --proxies.")
+@click.option("--proxies", "proxy_sets", multiple=True, metavar="P1,P2,...",
+              help="A comma-separated proxy set (repeatable); every --search runs with every set.")
+@click.option("--combiner", default="freerea", show_default=True, help="Combiner of the command-line searches.")
+@click.option("--seeds", type=int, help="Seeds 0..N-1 [grid key: seeds].")
+@click.option("--max-evals", type=int, help="Budget: distinct architectures per search.")
+@click.option("--max-time", type=float, help="Budget: recorded compute seconds per search.")
+@click.option("--max-wall", type=float, help="Budget: wall-clock seconds per search.")
+@click.option("--constraint", "constraint_settings", multiple=True, metavar="max_flops=F,max_params=P",
+              help="A constraint setting (repeatable; 'none' for unconstrained) [grid key: constraints].")
+@click.option("--data-dir", type=click.Path(), help="Benchmark data directory [default: $NASX_DATA].")
+@click.option("--images", type=click.Path(), help="Input images (.npz or CIFAR folder); default: synthetic.")
+@click.option("--init", "init_scheme", default="kaiming", show_default=True, type=click.Choice(["kaiming", "pytorch"]))
+@click.option("--init-seed", default=0, show_default=True, type=int)
+@click.option("--cache", type=click.Path(), help="Score cache file shared by all runs [default: $NASX_CACHE or "
+              "the user cache dir].")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the score cache.")
+@click.option("--out", "out_dir", type=click.Path(), help="Directory for runs.csv, summary.csv, experiment.json.")
+@click.option("--plot", "plot_path", type=click.Path(), help="Mean test accuracy against compute time (PNG).")
+@click.option("-o", "option_pairs", multiple=True, metavar="[COMPONENT.]NAME=VALUE", help="Component option.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.pass_context
+def experiment_command(ctx: click.Context, grid_file, **args) -> None:
+    """Run a grid of searches (from GRID_FILE, a TOML file, and/or options) and summarise it."""
+    from nasx_cli import experiment
+
+    grid = experiment.merge_command_line(experiment.load_grid(grid_file), args)
+    rows = experiment.run_grid(get_plugins(ctx), grid, args)
+    summary = experiment.summarise(rows)
+    experiment.print_summary(summary)
+    if args["out_dir"]:
+        for path in experiment.write_outputs(rows, summary, args["out_dir"]):
+            click.echo(f"wrote {path}", err=True)
+    if args["plot_path"]:
+        experiment.plot(summary, args["plot_path"])
+        click.echo(f"wrote {args['plot_path']}", err=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: every user error becomes one line on stderr and exit status 2."""
     try:

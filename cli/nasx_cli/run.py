@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import sys
 from typing import Any
 
 from nasx.data import load_images, resolve_data_dir, synthetic_batch
@@ -12,6 +10,7 @@ from nasx.evaluator import Evaluator, ScoreCache, default_cache_path
 from nasx.interfaces import EnumerableSpace
 from nasx.options import check_all_used, options_for, parse_assignments
 from nasx.search import Budget, SearchContext, run_search
+from nasx_cli.progress import ProgressBar
 from nasx_cli.run_defaults import DEFAULT_MAX_EVALS, SYNTHETIC_BATCH_SIZE
 
 
@@ -89,7 +88,7 @@ def execute(plugins, args: dict[str, Any]) -> dict[str, Any]:
     batch, cache = evaluator.batch, evaluator.cache
     progress = _Progress(budget, enabled=not args["quiet"])
     context = SearchContext(
-        space, evaluator, combiner, constraints, budget, seed=args["seed"], on_evaluation=progress.update
+        space, evaluator, combiner, constraints, budget, seed=args["seed"], on_evaluation=progress.on_evaluation
     )
     with progress:
         result = run_search(searcher, context)
@@ -136,41 +135,19 @@ def execute(plugins, args: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-class _Progress:
-    """A rich progress bar on stderr while the search runs (silent when stderr is not a terminal)."""
+class _Progress(ProgressBar):
+    """Progress of a search: distinct architectures scored, or compute seconds spent, against the budget."""
 
     def __init__(self, budget: Budget, enabled: bool) -> None:
+        if budget.max_evals is not None:
+            total = float(budget.max_evals)
+        elif budget.max_time is not None:
+            total = float(budget.max_time)
+        else:
+            total = None
+        super().__init__("searching", total, enabled)
         self.budget = budget
-        self.enabled = enabled and sys.stderr.isatty()
-        self.bar = None
 
-    def __enter__(self):
-        if self.enabled:
-            from rich.console import Console
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.bar = Progress(
-                TextColumn("searching"), BarColumn(), TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
-                console=Console(stderr=True), transient=True,
-            )
-            self.bar.start()
-            self.task = self.bar.add_task("search", total=self._total(), info="")
-        return self
-
-    def _total(self) -> float | None:
-        if self.budget.max_evals is not None:
-            return float(self.budget.max_evals)
-        if self.budget.max_time is not None:
-            return float(self.budget.max_time)
-        return None
-
-    def update(self, context: SearchContext, evaluation) -> None:
-        if self.bar is None:
-            return
+    def on_evaluation(self, context: SearchContext, evaluation) -> None:
         done = len(context.explored) if self.budget.max_evals is not None else context.compute_seconds
-        info = f"{len(context.explored)} scored, {context.compute_seconds:.1f} s compute"
-        self.bar.update(self.task, completed=min(done, self._total() or math.inf), info=info)
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.stop()
+        self.update(done, f"{len(context.explored)} scored, {context.compute_seconds:.1f} s compute")

@@ -64,3 +64,19 @@ def check_all_used(
                 raise NasxError(f"-o {scope}.{name}: '{scope}' is not a component of this run")
         elif not any(name in defaults for defaults in components.values()):
             raise NasxError(f"-o {name}: no component of this run has an option {name!r}")
+
+
+def applicable(
+    assignments: list[tuple[str | None, str, str]], components: Mapping[str, Mapping[str, Any]]
+) -> list[tuple[str | None, str, str]]:
+    """The assignments that concern these components (a grid-wide option may concern only some runs)."""
+    def concerns(scope: str | None, name: str) -> bool:
+        if scope is not None:
+            return scope in components
+        return any(name in defaults for defaults in components.values())
+
+    return [(scope, name, value) for scope, name, value in assignments if concerns(scope, name)]
+
+
+def unparse(assignments: Iterable[tuple[str | None, str, str]]) -> tuple[str, ...]:
+    return tuple(f"{scope + '.' if scope else ''}{name}={value}" for scope, name, value in assignments)

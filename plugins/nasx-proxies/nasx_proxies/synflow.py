@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import copy
 
-from nasx.hookspecs import hookimpl
 from nasx.interfaces import Proxy
+from nasx_proxies._common import ProxyPlugin, remove_batchnorm
 
 
 def synflow_score(network, input_shape, use_log: bool) -> float:
@@ -18,7 +18,7 @@ def synflow_score(network, input_shape, use_log: bool) -> float:
     from torch import nn
 
     linear = copy.deepcopy(network).double()
-    _remove_batchnorm(linear)
+    remove_batchnorm(linear)
     with torch.no_grad():
         for parameter in linear.parameters():
             parameter.abs_()
@@ -36,14 +36,23 @@ def synflow_score(network, input_shape, use_log: bool) -> float:
     return float(total)
 
 
-def _remove_batchnorm(network) -> None:
-    from torch import nn
+def path_norm(network, input_shape) -> float:
+    """sqrt of the sum over all input-output paths of the product of the squared weights along the path
+    (Neyshabur et al., 2015): the summed output for an all-ones input of a copy with squared weights, no
+    biases and no BatchNorm."""
+    import torch
 
-    for name, child in list(network.named_children()):
-        if isinstance(child, nn.modules.batchnorm._BatchNorm):
-            setattr(network, name, nn.Identity())
-        else:
-            _remove_batchnorm(child)
+    squared = copy.deepcopy(network).double()
+    remove_batchnorm(squared)
+    with torch.no_grad():
+        for name, parameter in squared.named_parameters():
+            if name.endswith("bias"):
+                parameter.zero_()
+            else:
+                parameter.pow_(2)
+        squared.train()
+        total = squared(torch.ones((1, *input_shape), dtype=torch.float64)).sum()
+    return float(total.sqrt())
 
 
 class LogSynflow(Proxy):
@@ -66,14 +75,15 @@ class Synflow(Proxy):
         return synflow_score(network, space.input_shape, use_log=False)
 
 
-class _Register:
-    def __init__(self, proxy):
-        self.proxy = proxy
+class PathNorm(Proxy):
+    name = "pathnorm"
+    summary = "Path norm: sqrt of the sum over input-output paths of the product of squared weights"
+    defaults = {"repeats": 3}
 
-    @hookimpl
-    def nasx_register_proxies(self, register):
-        register(self.proxy)
+    def score_network(self, network, batch, space) -> float:
+        return path_norm(network, space.input_shape)
 
 
-logsynflow_plugin = _Register(LogSynflow)
-synflow_plugin = _Register(Synflow)
+logsynflow_plugin = ProxyPlugin(LogSynflow)
+synflow_plugin = ProxyPlugin(Synflow)
+pathnorm_plugin = ProxyPlugin(PathNorm)

@@ -1,4 +1,5 @@
 import csv
+import math
 import gzip
 import random
 
@@ -110,3 +111,37 @@ def test_scores_rank_like_freerea(data_dir, dataset):
         theirs = [float(reference[i][f"{dataset}_{proxy.name}"]) for i in indices]
         rho = spearmanr([s[proxy.name] for s in ours], theirs)[0]
         assert rho >= 0.95, f"{proxy.name}: Spearman {rho:.3f}"
+
+
+NASLIB_COLUMNS = {"snip": "snip", "grasp": "grasp", "fisher": "fisher", "grad_norm": "grad_norm",
+                  "jacob_cov": "jacov", "synflow": "synflow", "naswot": "nwot"}
+
+
+def test_scores_rank_like_nas_bench_suite_zero(data_dir):
+    """Spearman >= 0.9 against NAS-Bench-Suite-Zero's values for the seven proxies both implement.
+
+    cifar10 rows (real CIFAR-10 images are available only for cifar10), a fixed subset of 150 of the 724 to
+    keep the suite short; docs/results.md reports all rows of the three datasets. PyTorch's default
+    initialisation, as NASLib's networks use it, one initialisation per score.
+
+    GraSP is the exception: it is not reproducible across initialisations (nasx's own GraSP with init seeds 0
+    and 1 has Spearman 0.74 on 80 of these cells, with two different batches 0.78), so agreement with another
+    implementation's single draw is bounded near that; it is held to >= 0.6 here.
+    """
+    from nasx_proxies.gradients import Fisher, Grasp, GradNorm, Snip
+    from nasx_proxies.jacobian import JacobCov
+
+    with gzip.open(data_dir / "naslib_zc_nb201_subset.csv.gz", "rt") as handle:
+        rows = [row for row in csv.DictReader(handle) if row["dataset"] == "cifar10"]
+    rows = random.Random(7).sample(rows, 150)
+    space = NatsTopologySpace(dataset="cifar10")
+    batch = load_images(data_dir / "cifar10_test_512_jpeg.npz", "cifar10")
+    proxies = [Snip(), Grasp(), Fisher(), GradNorm(), JacobCov(), Synflow(repeats=1), NASWOT(repeats=1)]
+    evaluator = Evaluator(space, proxies, batch, init="pytorch")
+    ours = [evaluator.evaluate(space.decode(row["arch"])).scores for row in rows]
+    for proxy in proxies:
+        pairs = [(s[proxy.name], float(r[NASLIB_COLUMNS[proxy.name]] or "nan")) for s, r in zip(ours, rows)]
+        pairs = [(a, b) for a, b in pairs if math.isfinite(a) and math.isfinite(b)]
+        assert len(pairs) >= 140, f"{proxy.name}: {150 - len(pairs)} non-finite scores"
+        rho = spearmanr(*zip(*pairs))[0]
+        assert rho >= (0.6 if proxy.name == "grasp" else 0.9), f"{proxy.name}: Spearman {rho:.3f} against NASLib"

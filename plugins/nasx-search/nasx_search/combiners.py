@@ -54,5 +54,21 @@ class RankCombiner(Combiner):
         return fitness
 
 
+class LogRankCombiner(Combiner):
+    name = "logrank"
+    summary = "sum over proxies of log(rank of each score): a proxy's top ranks weigh less than a plain rank sum"
+
+    def combine(self, scores, higher_is_better):
+        values = oriented(scores, higher_is_better)
+        fitness = np.zeros(values.shape[0])
+        for column in values.T:
+            finite = np.isfinite(column)
+            logs = np.full_like(column, -1.0)  # non-finite: below log(1) = 0, the lowest finite rank
+            logs[finite] = np.log(rankdata(column[finite]))
+            fitness += logs
+        return fitness
+
+
 freerea_plugin = CombinerPlugin(FreeREACombiner)
 rank_plugin = CombinerPlugin(RankCombiner)
+logrank_plugin = CombinerPlugin(LogRankCombiner)

@@ -72,14 +72,20 @@ class RegularizedEvolution(Searcher):
     defaults = {"population_size": 25, "sample_size": 5, "patience": 200}
 
     def search(self, context: SearchContext) -> None:
-        space, rng = context.space, context.rng
-        size, tournament, patience = (self.options[k] for k in ("population_size", "sample_size", "patience"))
+        size = self.options["population_size"]
         population: deque = deque()
         stalled = 0
-        while len(population) < size and stalled < patience:
+        while len(population) < size and stalled < self.options["patience"]:
             genotype = context.sample()
             stalled = 0 if evaluate_is_new(context, genotype) else stalled + 1
             population.append(genotype)
+        self.evolve(context, population, stalled)
+
+    def evolve(self, context: SearchContext, population: deque, stalled: int) -> None:
+        """Aging evolution from ``population`` (oldest first) until the budget ends or ``patience`` steps in a
+        row (counting the ``stalled`` ones before) explore nothing new."""
+        space, rng = context.space, context.rng
+        tournament, patience = self.options["sample_size"], self.options["patience"]
         while stalled < patience:
             parent = context.rank(rng.sample(list(population), min(tournament, len(population))))[0]
             child = context.feasible(lambda: space.mutate(parent, rng))
@@ -89,5 +95,29 @@ class RegularizedEvolution(Searcher):
         context.stop_reason = f"no new architecture in {patience} steps"
 
 
+class AssistedREA(RegularizedEvolution):
+    """NASWOT's Assisted-REA: score ``2 * population_size`` random architectures, start aging evolution from the
+    best ``population_size`` of them. In NASWOT the evolution then trains networks; here it keeps using the
+    proxies' fitness, so the whole search stays training-free. Defaults are NAS-Bench-201's REA settings."""
+
+    name = "area"
+    summary = "Assisted REA (NASWOT): best P of 2P random architectures start an aging evolution"
+    defaults = {"population_size": 10, "sample_size": 3, "patience": 200}
+
+    def search(self, context: SearchContext) -> None:
+        size = self.options["population_size"]
+        candidates, stalled = [], 0
+        while len(candidates) < 2 * size and stalled < self.options["patience"]:
+            genotype = context.sample()
+            if evaluate_is_new(context, genotype):
+                candidates.append(genotype)
+                stalled = 0
+            else:
+                stalled += 1
+        best = context.rank(candidates)[:size]
+        self.evolve(context, deque(reversed(best)), stalled)  # the best member is the youngest
+
+
 freerea_plugin = SearcherPlugin(FreeREA)
 rea_plugin = SearcherPlugin(RegularizedEvolution)
+area_plugin = SearcherPlugin(AssistedREA)

@@ -4,16 +4,34 @@ import numpy as np
 import pytest
 
 from nasx.testing.contracts import SearcherContract
-from nasx_search.combiners import FreeREACombiner, RankCombiner
-from nasx_search.evolution import FreeREA, RegularizedEvolution
+from nasx_search.combiners import FreeREACombiner, LogRankCombiner, RankCombiner
+from nasx_search.evolution import AssistedREA, FreeREA, RegularizedEvolution
+from nasx_search.exhaustive import Exhaustive
+from nasx_search.genetic import GeneticAlgorithm, SimulatedAnnealing
 from nasx_search.random_search import RandomSearch
 
 
-@pytest.mark.parametrize("searcher_class", [FreeREA, RegularizedEvolution, RandomSearch])
+@pytest.mark.parametrize(
+    "searcher_class",
+    [FreeREA, RegularizedEvolution, RandomSearch, AssistedREA, GeneticAlgorithm, SimulatedAnnealing],
+)
 class TestSearchers(SearcherContract):
     @pytest.fixture
     def searcher(self, searcher_class):
         return searcher_class()
+
+
+class TestExhaustive(SearcherContract):
+    @pytest.fixture
+    def searcher(self):
+        return Exhaustive()
+
+    def test_finds_the_optimum_of_an_easy_space(self, searcher):
+        from nasx.search import Budget, run_search
+
+        # index order reaches the all-ones genotype last: the whole space is the budget it needs
+        result = run_search(searcher, self.make_context(Budget(max_evals=256)))
+        assert result.arch == "1" * 8
 
 
 def test_random_search_scores_n():
@@ -32,7 +50,7 @@ def test_freerea_combiner_is_max_normalised_sum():
 
 
 @pytest.mark.parametrize("bad", [-math.inf, math.inf, math.nan])
-@pytest.mark.parametrize("combiner", [FreeREACombiner(), RankCombiner()])
+@pytest.mark.parametrize("combiner", [FreeREACombiner(), RankCombiner(), LogRankCombiner()])
 def test_non_finite_scores_do_not_poison_others(combiner, bad):
     clean = np.array([[700.0, 3.0], [720.0, 1.0], [710.0, 2.0]])
     dirty = np.vstack([clean, [[bad, 3.0]]])
@@ -49,3 +67,28 @@ def test_non_finite_scores_do_not_poison_others(combiner, bad):
 def test_rank_combiner_sums_ranks_with_directions():
     scores = np.array([[1.0, 30.0], [2.0, 20.0], [3.0, 10.0]])
     assert list(RankCombiner().combine(scores, [True, False])) == [1 + 1, 2 + 2, 3 + 3]
+
+
+def test_logrank_combiner_sums_log_ranks_with_directions():
+    scores = np.array([[1.0, 30.0], [2.0, 20.0], [3.0, 10.0]])
+    expected = [2 * math.log(1), 2 * math.log(2), 2 * math.log(3)]
+    assert np.allclose(LogRankCombiner().combine(scores, [True, False]), expected)
+
+
+def test_area_starts_from_the_best_half_of_2p_random_architectures():
+    from nasx.search import Budget, run_search
+
+    contract = SearcherContract()
+    context = contract.make_context(Budget(max_evals=6), length=10)
+    run_search(AssistedREA(population_size=3), context)
+    assert len(context.explored) == 6  # exactly the 2P random draws, before any mutation
+
+
+def test_exhaustive_scores_every_feasible_architecture_once():
+    from nasx.search import Budget, run_search
+
+    contract = SearcherContract()
+    context = contract.make_context(Budget(max_evals=10_000), length=6)
+    result = run_search(Exhaustive(), context)
+    assert result.evaluated == 2 ** 6 and result.stop_reason == "space exhausted"
+    assert context.fitness_table()[result.key] == max(context.fitness_table().values())

@@ -1,0 +1,36 @@
+"""A rich progress bar on stderr for long commands; silent when stderr is not a terminal."""
+
+from __future__ import annotations
+
+import sys
+
+
+class ProgressBar:
+    def __init__(self, label: str, total: float | None, enabled: bool = True) -> None:
+        self.label = label
+        self.total = total
+        self.enabled = enabled and sys.stderr.isatty()
+        self.bar = None
+
+    def __enter__(self) -> "ProgressBar":
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(
+                TextColumn(self.label), BarColumn(), TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
+                console=Console(stderr=True), transient=True,
+            )
+            self.bar.start()
+            self.task = self.bar.add_task(self.label, total=self.total, info="")
+        return self
+
+    def update(self, completed: float, info: str = "") -> None:
+        if self.bar is not None:
+            if self.total is not None:
+                completed = min(completed, self.total)
+            self.bar.update(self.task, completed=completed, info=info)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()

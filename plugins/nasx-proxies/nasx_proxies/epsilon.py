@@ -1,0 +1,59 @@
+"""epsilon (Gracheva, 2023, "two constant shared weights initialisations"): how differently a network maps a
+batch under two constant weight values. No random weights are involved, so one repeat is enough."""
+
+from __future__ import annotations
+
+import copy
+
+from nasx.interfaces import Proxy
+from nasx_proxies._common import ProxyPlugin
+
+#: (w1, w2) per space, from the paper; spaces not listed use NB201's pair.
+DEFAULT_WEIGHTS = {"nats-tss": (1e-7, 1.0), "nats-sss": (1e-7, 1.0), "nb101": (1e-4, 10.0)}
+
+
+class Epsilon(Proxy):
+    name = "epsilon"
+    summary = "Mean |difference| of min-max normalised outputs under two constant weights, over their mean"
+    needs_data = True
+    defaults = {"batch_size": 256, "weights": "", "double": False, "repeats": 1}
+
+    def weights_for(self, space) -> tuple[float, float]:
+        text = str(self.options["weights"]).strip()
+        if not text:
+            return DEFAULT_WEIGHTS.get(space.name, DEFAULT_WEIGHTS["nats-tss"])
+        from nasx.errors import NasxError
+
+        try:
+            first, second = (float(part) for part in text.split(","))
+        except ValueError:
+            raise NasxError(f"epsilon.weights must be two numbers 'w1,w2', got {text!r}") from None
+        return first, second
+
+    def score_network(self, network, batch, space) -> float:
+        """As in the paper: every weight tensor (convolutions, linear layers and BatchNorm scales) is set to the
+        constant and every bias to zero; BatchNorm uses batch statistics; float32. Outputs that are exactly zero
+        after normalisation (the minimum, and units that underflowed) are left out of both means, and an
+        output that collapsed to one value gives NaN."""
+        import torch
+
+        constant = copy.deepcopy(network)  # the constant weights must not leak into the caller's network
+        images = batch.images
+        if self.options["double"]:
+            constant, images = constant.double(), images.double()
+        normalised = []
+        for value in self.weights_for(space):
+            with torch.no_grad():
+                for name, parameter in constant.named_parameters():
+                    parameter.fill_(0.0 if name.endswith("bias") else value)
+                constant.train()
+                flat = constant(images).flatten().double()
+            low, high = flat.min(), flat.max()
+            normalised.append((flat - low) / (high - low))  # 0/0 = NaN when the output collapsed
+        stacked = torch.stack(normalised)
+        stacked[stacked == 0] = float("nan")
+        dispersion = (stacked[0] - stacked[1]).abs().nanmean()
+        return float(dispersion / stacked.nanmean())
+
+
+epsilon_plugin = ProxyPlugin(Epsilon)

@@ -1,0 +1,55 @@
+"""Noise immunity (NI): how much Gaussian input noise changes the feature maps of the network's pooling layers.
+
+X' = X + noise_std * z with z standard normal (X is the normalised batch, so noise_std is in units of the data's
+standard deviation); eta = sum over every pooling module (average, max, adaptive or global) of
+||f(X) - f(X')||^2 / N, N the batch size. Lower is better: an architecture whose pooled features move less is
+more immune to noise. Pooling layers per space: nats-tss - the avg_pool_3x3 edges of the cells, the 2x2
+average pool of each reduction block's shortcut, and the global average pool before the classifier.
+"""
+
+from __future__ import annotations
+
+from nasx.interfaces import Proxy
+from nasx_proxies._common import ProxyPlugin
+
+POOLING = ("AvgPool1d", "AvgPool2d", "AvgPool3d", "MaxPool1d", "MaxPool2d", "MaxPool3d",
+           "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d",
+           "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d")
+
+
+class NoiseImmunity(Proxy):
+    name = "ni"
+    summary = "Noise immunity: squared change of pooling-layer features under Gaussian input noise; lower is better"
+    higher_is_better = False
+    needs_data = True
+    defaults = {"batch_size": 64, "noise_std": 1.0, "noise_seed": 0, "repeats": 1}
+
+    def score_network(self, network, batch, space) -> float:
+        import torch
+
+        pools = [m for m in network.modules() if type(m).__name__ in POOLING]
+        if not pools:
+            from nasx.errors import NasxError
+
+            raise NasxError(f"proxy 'ni': the networks of space '{space.name}' have no pooling layer")
+        generator = torch.Generator().manual_seed(int(self.options["noise_seed"]))
+        noisy = batch.images + float(self.options["noise_std"]) * torch.randn(
+            batch.images.shape, generator=generator, dtype=batch.images.dtype)
+        features: list[list] = [[], []]
+        current: list = []
+        hooks = [m.register_forward_hook(lambda module, inputs, output: current.append(output.double()))
+                 for m in pools]
+        try:
+            network.train()
+            with torch.no_grad():
+                for slot, images in enumerate((batch.images, noisy)):
+                    current = features[slot]
+                    network(images)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        total = sum(float((a - b).pow(2).sum()) for a, b in zip(*features))
+        return total / len(batch)
+
+
+ni_plugin = ProxyPlugin(NoiseImmunity)

@@ -1,0 +1,24 @@
+"""Exhaustive search: score every feasible architecture of an enumerable space, in official index order."""
+
+from __future__ import annotations
+
+from nasx.interfaces import EnumerableSpace, Searcher
+from nasx.search import SearchContext
+from nasx_search._register import SearcherPlugin
+
+
+class Exhaustive(Searcher):
+    name = "exhaustive"
+    summary = "Score every feasible architecture (index order): the proxy-optimal one, and whole-space studies"
+    requires = EnumerableSpace
+
+    def search(self, context: SearchContext) -> None:
+        space = context.space
+        for index in range(len(space)):
+            genotype = space.genotype_at(index)
+            if context.is_feasible(genotype):
+                context.evaluate(genotype)
+        context.stop_reason = "space exhausted"
+
+
+exhaustive_plugin = SearcherPlugin(Exhaustive)

@@ -1,0 +1,98 @@
+"""The rank-based paper's genetic algorithm and simulated annealing (used there with the ``rank`` combiner
+over ni + naswot + logsynflow: "GA-rk" and "SA-rk")."""
+
+from __future__ import annotations
+
+import math
+
+from nasx.interfaces import EvolvableSpace, Searcher
+from nasx.search import SearchContext
+from nasx_search._register import SearcherPlugin
+from nasx_search.evolution import evaluate_is_new
+
+
+class GeneticAlgorithm(Searcher):
+    """Generational GA with elitism. Each generation makes ``population_size`` children: two parents chosen by
+    tournaments of ``tournament_size``; with probability ``crossover_rate`` the child is their uniform crossover,
+    else a copy of the first parent; with probability ``mutation_rate`` one gene is then mutated. Parents and
+    children compete: the best ``population_size`` form the next generation."""
+
+    name = "ga"
+    summary = "Genetic algorithm: tournament selection, uniform crossover, one-gene mutation, elitist survival"
+    requires = EvolvableSpace
+    defaults = {"population_size": 20, "tournament_size": 2, "crossover_rate": 0.9, "mutation_rate": 0.5,
+                "patience": 50}
+
+    def search(self, context: SearchContext) -> None:
+        space, rng = context.space, context.rng
+        size, patience = self.options["population_size"], self.options["patience"]
+        population, stalled = _initial_population(context, size, patience)
+        while stalled < patience:
+            children, new = [], False
+            for _ in range(size):
+                child = context.feasible(lambda: self._child(space, rng, context, population))
+                new |= evaluate_is_new(context, child)
+                children.append(child)
+            stalled = 0 if new else stalled + 1
+            merged = {space.key(g): g for g in [*population, *children]}
+            population = context.rank(list(merged.values()))[:size]
+        context.stop_reason = f"no new architecture in {patience} generations"
+
+    def _child(self, space, rng, context, population):
+        first, second = (self._tournament(rng, context, population) for _ in range(2))
+        child = space.crossover(first, second, rng) if rng.random() < self.options["crossover_rate"] else first
+        if rng.random() < self.options["mutation_rate"]:
+            child = space.mutate(child, rng)
+        return child
+
+    def _tournament(self, rng, context, population):
+        entrants = rng.sample(population, min(self.options["tournament_size"], len(population)))
+        return context.rank(entrants)[0]
+
+
+class SimulatedAnnealing(Searcher):
+    """From a random architecture, propose a one-gene mutation each step; accept it when it is better, or with
+    probability exp(delta / T) when it is worse, delta the change of fitness divided by the fitness range of the
+    explored set (so T does not depend on the combiner's scale). T starts at ``initial_temperature`` and is
+    multiplied by ``cooling`` each step, down to ``final_temperature``."""
+
+    name = "sa"
+    summary = "Simulated annealing: one-gene moves, Metropolis acceptance, geometric cooling"
+    requires = EvolvableSpace
+    defaults = {"initial_temperature": 0.1, "cooling": 0.97, "final_temperature": 0.001, "patience": 200}
+
+    def search(self, context: SearchContext) -> None:
+        space, rng = context.space, context.rng
+        patience = self.options["patience"]
+        current = context.sample()
+        context.evaluate(current)
+        temperature, stalled = self.options["initial_temperature"], 0
+        while stalled < patience:
+            candidate = context.feasible(lambda: space.mutate(current, rng))
+            stalled = 0 if evaluate_is_new(context, candidate) else stalled + 1
+            table = context.fitness_table()
+            spread = (max(table.values()) - min(table.values())) or 1.0
+            delta = (table[space.key(candidate)] - table[space.key(current)]) / spread
+            if delta >= 0 or rng.random() < math.exp(delta / temperature):
+                current = candidate
+            temperature = max(self.options["final_temperature"], temperature * self.options["cooling"])
+        context.stop_reason = f"no new architecture in {patience} steps"
+
+
+def _initial_population(context: SearchContext, size: int, patience: int):
+    population, seen, stalled = [], set(), 0
+    while len(population) < size and stalled < patience:
+        genotype = context.sample()
+        key = context.space.key(genotype)
+        if key in seen:
+            stalled += 1
+            continue
+        seen.add(key)
+        context.evaluate(genotype)
+        population.append(genotype)
+        stalled = 0
+    return population, stalled
+
+
+ga_plugin = SearcherPlugin(GeneticAlgorithm)
+sa_plugin = SearcherPlugin(SimulatedAnnealing)
