@@ -24,7 +24,9 @@ class JacobCov(Proxy):
         network.train()
         output = network(images)
         # d(sum of outputs)/d(image): one backward pass gives every image's Jacobian row sum
-        (jacobian,) = torch.autograd.grad(output.sum(), images)
+        (jacobian,) = torch.autograd.grad(output.sum(), images, allow_unused=True)
+        if jacobian is None:
+            return float("nan")  # the output does not depend on the input (e.g. a cell of 'none' edges)
         rows = jacobian.reshape(len(images), -1).double().numpy()
         with np.errstate(invalid="ignore", divide="ignore"):
             correlation = np.corrcoef(rows)

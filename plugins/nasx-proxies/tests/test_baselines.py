@@ -110,7 +110,7 @@ def test_fisher_sums_squared_channel_saliencies(tiny_batch):
     grads = torch.autograd.grad(loss, outputs)
     conv_term = (outputs[0] * grads[0]).sum(dim=(2, 3)).pow(2).mean(0).sum() / 2
     fc_term = (outputs[1] * grads[1]).pow(2).mean(0).sum() / 2
-    assert Fisher().score_network(network, tiny_batch, None) == pytest.approx(float(conv_term + fc_term), rel=1e-5)
+    assert Fisher().score_network(network, tiny_batch, None) == pytest.approx(float((conv_term + fc_term).detach()), rel=1e-5)
 
 
 def test_jacob_cov_from_per_image_jacobians(tiny_batch):
@@ -207,3 +207,18 @@ def test_path_norm_of_a_two_layer_linear_network():
     expected = math.sqrt(float(((first ** 2).sum(dim=1) * (second[0] ** 2)).sum()))
     space = type("S", (), {"input_shape": (1, 1, 2)})()
     assert PathNorm().score_network(network, None, space) == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("proxy_class", [*NETWORK_PROXIES, Epsilon])
+@pytest.mark.parametrize("arch", [
+    "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",  # the output ignores the input
+    "|none~0|+|none~0|none~1|+|none~0|none~1|avg_pool_3x3~2|",  # node 2 is zero: pooling a constant
+    "|skip_connect~0|+|none~0|none~1|+|none~0|skip_connect~1|none~2|",  # no weight inside the cells
+])
+def test_degenerate_cells_give_a_number_or_nan_never_an_error(space, batch, proxy_class, arch):
+    from nasx.evaluator import Evaluator
+
+    small = {"batch_size": 8} if "batch_size" in proxy_class.defaults else {}
+    proxy = proxy_class(**small)
+    score = Evaluator(space, [proxy], batch).evaluate(space.decode(arch)).scores[proxy.name]
+    assert isinstance(score, float)
