@@ -34,6 +34,26 @@ def get_plugins(ctx: click.Context):
     return plugins
 
 
+def scoring_options(command):
+    """The options every scoring command shares: data, input images, initialisation, cache, component options."""
+    options = [
+        click.option("--data-dir", type=click.Path(), help="Benchmark data directory [default: $NASX_DATA]."),
+        click.option("--images", type=click.Path(), help="Input images: an .npz (uint8 NHWC x, labels y) or a "
+                     "CIFAR folder. Default: a synthetic standard-normal batch."),
+        click.option("--init", "init_scheme", default="kaiming", show_default=True,
+                     type=click.Choice(["kaiming", "pytorch"]), help="Weight initialisation before each score."),
+        click.option("--init-seed", default=0, show_default=True, type=int, help="Seed of the initialisations."),
+        click.option("--cache", type=click.Path(),
+                     help="Score cache file [default: $NASX_CACHE or the user cache dir]."),
+        click.option("--no-cache", is_flag=True, help="Do not read or write the score cache."),
+        click.option("-o", "option_pairs", multiple=True, metavar="[COMPONENT.]NAME=VALUE",
+                     help="Component option, e.g. -o naswot.batch_size=32 or -o repeats=1 (repeatable)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="nasx")
 def cli() -> None:
@@ -82,18 +102,9 @@ def plugins_command(ctx: click.Context, as_json: bool) -> None:
 @click.option("--max-wall", type=float, help="Wall-clock seconds.")
 @click.option("--max-flops", type=float, help="Largest FLOPs, in the benchmark's unit (millions).")
 @click.option("--max-params", type=float, help="Largest parameter count, in millions.")
-@click.option("--data-dir", type=click.Path(), help="Benchmark data directory [default: $NASX_DATA].")
-@click.option("--images", type=click.Path(), help="Input images: an .npz (uint8 NHWC x, labels y) or a CIFAR folder. "
-              "Default: a synthetic standard-normal batch.")
-@click.option("--init", "init_scheme", default="kaiming", show_default=True,
-              type=click.Choice(["kaiming", "pytorch"]), help="Weight initialisation before each score.")
-@click.option("--init-seed", default=0, show_default=True, type=int, help="Seed of the initialisations.")
-@click.option("--cache", type=click.Path(), help="Score cache file [default: $NASX_CACHE or the user cache dir].")
-@click.option("--no-cache", is_flag=True, help="Do not read or write the score cache.")
 @click.option("--out", type=click.Path(), help="Write the result as JSON to this file.")
-@click.option("-o", "option_pairs", multiple=True, metavar="[COMPONENT.]NAME=VALUE",
-              help="Component option, e.g. -o naswot.batch_size=32 or -o repeats=1 (repeatable).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@scoring_options
 @click.pass_context
 def run_command(ctx: click.Context, **args) -> None:
     """Search a space with zero-cost proxies and report the best architecture found."""
@@ -118,13 +129,7 @@ def run_command(ctx: click.Context, **args) -> None:
 @click.option("--dataset", required=True, help="Dataset the network is built for.")
 @click.option("--arch", "archs", multiple=True, required=True, help="Architecture string (repeatable).")
 @click.option("--proxy", "proxies", multiple=True, required=True, help="Proxy to score with (repeatable).")
-@click.option("--data-dir", type=click.Path(), help="Benchmark data directory [default: $NASX_DATA].")
-@click.option("--images", type=click.Path(), help="Input images (.npz or CIFAR folder); default: synthetic.")
-@click.option("--init", "init_scheme", default="kaiming", show_default=True, type=click.Choice(["kaiming", "pytorch"]))
-@click.option("--init-seed", default=0, show_default=True, type=int)
-@click.option("--cache", type=click.Path(), help="Score cache file [default: $NASX_CACHE or the user cache dir].")
-@click.option("--no-cache", is_flag=True, help="Do not read or write the score cache.")
-@click.option("-o", "option_pairs", multiple=True, metavar="[COMPONENT.]NAME=VALUE", help="Component option.")
+@scoring_options
 @click.pass_context
 def score_command(ctx: click.Context, **args) -> None:
     """Score given architectures with proxies; print costs and, with ground truth, test accuracy (JSON lines)."""
@@ -145,17 +150,11 @@ def score_command(ctx: click.Context, **args) -> None:
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the sample and of the bootstrap.")
 @click.option("--bootstrap", default=1000, show_default=True, type=int,
               help="Bootstrap resamples for the 95 % intervals (0: none).")
-@click.option("--data-dir", type=click.Path(), help="Benchmark data directory [default: $NASX_DATA].")
-@click.option("--images", type=click.Path(), help="Input images (.npz or CIFAR folder); default: synthetic.")
-@click.option("--init", "init_scheme", default="kaiming", show_default=True, type=click.Choice(["kaiming", "pytorch"]))
-@click.option("--init-seed", default=0, show_default=True, type=int)
-@click.option("--cache", type=click.Path(), help="Score cache file [default: $NASX_CACHE or the user cache dir].")
-@click.option("--no-cache", is_flag=True, help="Do not read or write the score cache.")
 @click.option("--out", "outputs", multiple=True, type=click.Path(),
               help="Write results: FILE.json (everything, per-architecture scores too) or FILE.csv (the measures).")
 @click.option("--plot", "plot_path", type=click.Path(), help="Scatter plots of score against accuracy (PNG).")
-@click.option("-o", "option_pairs", multiple=True, metavar="[COMPONENT.]NAME=VALUE", help="Component option.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@scoring_options
 @click.pass_context
 def correlate_command(ctx: click.Context, **args) -> None:
     """Rank correlation of proxies (and combinations) with a benchmark's test accuracy."""
@@ -184,17 +183,10 @@ def correlate_command(ctx: click.Context, **args) -> None:
 @click.option("--max-wall", type=float, help="Budget: wall-clock seconds per search.")
 @click.option("--constraint", "constraint_settings", multiple=True, metavar="max_flops=F,max_params=P",
               help="A constraint setting (repeatable; 'none' for unconstrained) [grid key: constraints].")
-@click.option("--data-dir", type=click.Path(), help="Benchmark data directory [default: $NASX_DATA].")
-@click.option("--images", type=click.Path(), help="Input images (.npz or CIFAR folder); default: synthetic.")
-@click.option("--init", "init_scheme", default="kaiming", show_default=True, type=click.Choice(["kaiming", "pytorch"]))
-@click.option("--init-seed", default=0, show_default=True, type=int)
-@click.option("--cache", type=click.Path(), help="Score cache file shared by all runs [default: $NASX_CACHE or "
-              "the user cache dir].")
-@click.option("--no-cache", is_flag=True, help="Do not read or write the score cache.")
 @click.option("--out", "out_dir", type=click.Path(), help="Directory for runs.csv, summary.csv, experiment.json.")
 @click.option("--plot", "plot_path", type=click.Path(), help="Mean test accuracy against compute time (PNG).")
-@click.option("-o", "option_pairs", multiple=True, metavar="[COMPONENT.]NAME=VALUE", help="Component option.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@scoring_options
 @click.pass_context
 def experiment_command(ctx: click.Context, grid_file, **args) -> None:
     """Run a grid of searches (from GRID_FILE, a TOML file, and/or options) and summarise it."""

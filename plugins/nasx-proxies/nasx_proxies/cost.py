@@ -6,22 +6,24 @@ from nasx.interfaces import Proxy
 from nasx_proxies._common import ProxyPlugin
 
 
-class Params(Proxy):
+class _CostProxy(Proxy):
+    needs_network = False
+    field = ""  # attribute of nasx.Cost
+
+    def score_genotype(self, space, genotype) -> float:
+        return float(getattr(space.cost(genotype), self.field))
+
+
+class Params(_CostProxy):
     name = "params"
     summary = "Number of parameters (millions), from the space's cost model"
-    needs_network = False
-
-    def score_genotype(self, space, genotype) -> float:
-        return float(space.cost(genotype).params_m)
+    field = "params_m"
 
 
-class Flops(Proxy):
+class Flops(_CostProxy):
     name = "flops"
     summary = "FLOPs (millions, the benchmark's definition), from the space's cost model"
-    needs_network = False
-
-    def score_genotype(self, space, genotype) -> float:
-        return float(space.cost(genotype).flops_m)
+    field = "flops_m"
 
 
 params_plugin = ProxyPlugin(Params)

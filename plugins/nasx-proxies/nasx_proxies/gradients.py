@@ -18,6 +18,14 @@ class _LossProxy(Proxy):
     defaults = {"batch_size": 64, "repeats": 1}
 
 
+def _weight_gradients(network, batch):
+    """Conv and linear weights, and the loss gradient of each (None for a weight the loss does not reach)."""
+    import torch
+
+    weights = [layer.weight for layer in weight_layers(network)]
+    return weights, torch.autograd.grad(batch_loss(network, batch), weights, allow_unused=True)
+
+
 class Snip(_LossProxy):
     name = "snip"
     summary = "SNIP: sum of |theta * dL/dtheta| over conv and linear weights (cross-entropy, one batch)"
@@ -25,8 +33,7 @@ class Snip(_LossProxy):
     def score_network(self, network, batch, space) -> float:
         import torch
 
-        weights = [layer.weight for layer in weight_layers(network)]
-        gradients = torch.autograd.grad(batch_loss(network, batch), weights, allow_unused=True)
+        weights, gradients = _weight_gradients(network, batch)
         with torch.no_grad():
             return float(sum((w * g).abs().sum() for w, g in zip(weights, gradients) if g is not None))
 
@@ -36,10 +43,7 @@ class GradNorm(_LossProxy):
     summary = "Sum over conv and linear layers of the L2 norm of the loss gradient of the layer's weight"
 
     def score_network(self, network, batch, space) -> float:
-        import torch
-
-        weights = [layer.weight for layer in weight_layers(network)]
-        gradients = torch.autograd.grad(batch_loss(network, batch), weights, allow_unused=True)
+        _, gradients = _weight_gradients(network, batch)
         return float(sum(g.norm() for g in gradients if g is not None))
 
 
@@ -50,8 +54,7 @@ class Grasp(_LossProxy):
     def score_network(self, network, batch, space) -> float:
         import torch
 
-        weights = [layer.weight for layer in weight_layers(network)]
-        gradient = torch.autograd.grad(batch_loss(network, batch), weights, allow_unused=True)
+        weights, gradient = _weight_gradients(network, batch)
         gradient = [torch.zeros_like(w) if g is None else g.detach() for w, g in zip(weights, gradient)]
         # H g is the gradient of (g_fixed . g(theta)), so one more backward pass gives it without forming H.
         live = torch.autograd.grad(batch_loss(network, batch), weights, create_graph=True, allow_unused=True)

@@ -22,16 +22,6 @@ from nasx_proxies.tenas import NTK, LinearRegions
 NETWORK_PROXIES = [Snip, Grasp, Fisher, GradNorm, JacobCov, NTK, LinearRegions, NoiseImmunity, PathNorm]
 
 
-@pytest.fixture(scope="module")
-def space():
-    return NatsTopologySpace(dataset="cifar10")
-
-
-@pytest.fixture(scope="module")
-def batch(space):
-    return synthetic_batch(space.input_shape, space.num_classes)
-
-
 @pytest.mark.parametrize("proxy_class", [*NETWORK_PROXIES, Params, Flops])
 class TestContract(ProxyContract):
     @pytest.fixture

@@ -15,16 +15,6 @@ from nasx_proxies.skip import Skip
 from nasx_proxies.synflow import LogSynflow, Synflow
 
 
-@pytest.fixture(scope="module")
-def space():
-    return NatsTopologySpace(dataset="cifar10")
-
-
-@pytest.fixture(scope="module")
-def batch(space):
-    return synthetic_batch(space.input_shape, space.num_classes)
-
-
 @pytest.mark.parametrize("proxy_class", [NASWOT, LogSynflow, Synflow, Skip])
 class TestContract(ProxyContract):
     @pytest.fixture

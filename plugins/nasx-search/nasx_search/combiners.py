@@ -21,22 +21,31 @@ def oriented(scores: np.ndarray, higher_is_better: Sequence[bool]) -> np.ndarray
     return np.asarray(scores, dtype=float) * signs
 
 
+def column_sum(scores, higher_is_better, transform, worst: float) -> np.ndarray:
+    """Sum over proxies of ``transform`` applied to each proxy's finite (oriented) scores; a non-finite score
+    gets ``worst``, which must lie below every value ``transform`` can give."""
+    values = oriented(scores, higher_is_better)
+    fitness = np.zeros(values.shape[0])
+    for column in values.T:
+        finite = np.isfinite(column)
+        part = np.full_like(column, worst)
+        if finite.any():
+            part[finite] = transform(column[finite])
+        fitness += part
+    return fitness
+
+
+def _max_normalised(column: np.ndarray) -> np.ndarray:
+    scale = np.max(np.abs(column))
+    return column / scale if scale > 0 else np.zeros_like(column)
+
+
 class FreeREACombiner(Combiner):
     name = "freerea"
     summary = "FreeREA: sum over proxies of score / max |score| over the explored set"
 
     def combine(self, scores, higher_is_better):
-        values = oriented(scores, higher_is_better)
-        fitness = np.zeros(values.shape[0])
-        for column in values.T:
-            finite = np.isfinite(column)
-            scale = np.max(np.abs(column[finite])) if finite.any() else 0.0
-            normalised = np.zeros_like(column)
-            if scale > 0:
-                normalised[finite] = column[finite] / scale
-            normalised[~finite] = -1.0  # the lowest value a normalised score can take
-            fitness += normalised
-        return fitness
+        return column_sum(scores, higher_is_better, _max_normalised, worst=-1.0)
 
 
 class RankCombiner(Combiner):
@@ -44,14 +53,7 @@ class RankCombiner(Combiner):
     summary = "sum over proxies of the rank of each score (ties share the mean rank)"
 
     def combine(self, scores, higher_is_better):
-        values = oriented(scores, higher_is_better)
-        fitness = np.zeros(values.shape[0])
-        for column in values.T:
-            finite = np.isfinite(column)
-            ranks = np.zeros_like(column)  # non-finite: rank 0, below every finite score (ranks start at 1)
-            ranks[finite] = rankdata(column[finite])
-            fitness += ranks
-        return fitness
+        return column_sum(scores, higher_is_better, rankdata, worst=0.0)  # ranks start at 1
 
 
 class LogRankCombiner(Combiner):
@@ -59,14 +61,7 @@ class LogRankCombiner(Combiner):
     summary = "sum over proxies of log(rank of each score): a proxy's top ranks weigh less than a plain rank sum"
 
     def combine(self, scores, higher_is_better):
-        values = oriented(scores, higher_is_better)
-        fitness = np.zeros(values.shape[0])
-        for column in values.T:
-            finite = np.isfinite(column)
-            logs = np.full_like(column, -1.0)  # non-finite: below log(1) = 0, the lowest finite rank
-            logs[finite] = np.log(rankdata(column[finite]))
-            fitness += logs
-        return fitness
+        return column_sum(scores, higher_is_better, lambda c: np.log(rankdata(c)), worst=-1.0)  # log 1 = 0
 
 
 freerea_plugin = CombinerPlugin(FreeREACombiner)
