@@ -1,0 +1,59 @@
+"""Markdown tables of the correlation benchmark's JSON files (as pasted into docs/results.md).
+
+    python benchmarks/correlation_table.py benchmarks/results/correlations_cifar10_300.json [more.json ...]
+    python benchmarks/correlation_table.py --by-dataset FILE.json ...   # Kendall tau, one column per dataset
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+
+def cell(row: dict, measure: str, digits: int) -> str:
+    value = row[measure]
+    if not math.isfinite(value):
+        return "–"
+    low, high = row[f"{measure}_low"], row[f"{measure}_high"]
+    interval = f" [{low:.{digits}f}, {high:.{digits}f}]" if math.isfinite(low) and math.isfinite(high) else ""
+    return f"{value:.{digits}f}{interval}"
+
+
+def main(paths: list[str]) -> None:
+    print("| score | n | τ | ρ | τ top 10 % | top10/top10 % | top64/top5 % | non-finite | median s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    seen = set()
+    for path in paths:
+        record = json.load(open(path))
+        for row in record["results"]:
+            if row["name"] in seen:
+                continue
+            seen.add(row["name"])
+            seconds = f"{row['median_seconds']:.3f}" if "median_seconds" in row else ""
+            print(f"| {row['name']} | {row['count']} | {cell(row, 'kendall', 3)} | {cell(row, 'spearman', 3)} | "
+                  f"{cell(row, 'kendall_top10', 2)} | {cell(row, 'top10_top10', 0)} | {cell(row, 'top64_top5', 0)} | "
+                  f"{row['non_finite']} | {seconds} |")
+
+
+def by_dataset(paths: list[str]) -> None:
+    taus: dict[str, dict[str, str]] = {}
+    datasets: list[str] = []
+    for path in paths:
+        record = json.load(open(path))
+        dataset = f"{record['dataset']} ({record['sample']})"
+        if dataset not in datasets:
+            datasets.append(dataset)
+        for row in record["results"]:
+            taus.setdefault(row["name"], {})[dataset] = cell(row, "kendall", 3)
+    print("| score | " + " | ".join(datasets) + " |")
+    print("|---|" + "---|" * len(datasets))
+    for name, values in taus.items():
+        print(f"| {name} | " + " | ".join(values.get(d, "") for d in datasets) + " |")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--by-dataset"]:
+        by_dataset(sys.argv[2:])
+    else:
+        main(sys.argv[1:])
