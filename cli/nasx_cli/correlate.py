@@ -8,7 +8,6 @@ import json
 import math
 import random
 import statistics
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,10 @@ from nasx.correlation import MEASURES, correlate
 from nasx.data import resolve_data_dir
 from nasx.errors import NasxError
 from nasx.interfaces import EnumerableSpace
-from nasx.options import check_all_used, options_for, parse_assignments
 from nasx_cli.progress import ProgressBar
+
+
+OUTPUT_SUFFIXES = (".json", ".csv")
 
 
 def _sample(space, size: int, seed: int):
@@ -43,22 +44,14 @@ def _sample(space, size: int, seed: int):
 
 
 def execute(plugins, args: dict[str, Any]) -> dict[str, Any]:
-    from nasx_cli.run import _evaluator
+    from nasx_cli.run import build_components, build_evaluator
 
-    assignments = parse_assignments(args["option_pairs"])
-    if len(set(args["proxies"])) != len(args["proxies"]):
-        raise NasxError("a proxy is named twice")
-    space_cls = plugins.get("space", args["space"])
-    proxy_classes = [plugins.get("proxy", name) for name in args["proxies"]]
-    combiner_classes = [plugins.get("combiner", name) for name in args["combiners"]]
-    check_all_used(assignments, {cls.name: cls.defaults for cls in [space_cls, *proxy_classes, *combiner_classes]})
-    space = space_cls(dataset=args["dataset"], **options_for(space_cls.name, space_cls.defaults, assignments))
-    proxies = [cls(**options_for(cls.name, cls.defaults, assignments)) for cls in proxy_classes]
-    combiners = [cls(**options_for(cls.name, cls.defaults, assignments)) for cls in combiner_classes]
+    space, proxies, others = build_components(plugins, args, {"combiner": list(args["combiners"])})
+    combiners = others["combiner"]
     if combiners and len(proxies) < 2:
         raise NasxError("combining needs at least two --proxy")
-    for text in args.get("outputs", ()):
-        if Path(text).suffix not in (".json", ".csv"):
+    for text in args.get("outputs", ()):  # checked before any scoring, so a typo costs nothing
+        if Path(text).suffix not in OUTPUT_SUFFIXES:
             raise NasxError(f"--out {text}: use a .json or .csv file name")
     if args["bootstrap"] < 0:
         raise NasxError(f"--bootstrap must be 0 or more, got {args['bootstrap']}")
@@ -67,7 +60,7 @@ def execute(plugins, args: dict[str, Any]) -> dict[str, Any]:
     if oracle is None:
         raise NasxError(f"no ground truth for space '{space.name}' on {space.dataset}: set --data-dir or NASX_DATA")
     sample = _sample(space, args["sample"], args["seed"])
-    evaluator = _evaluator(space, proxies, args)
+    evaluator = build_evaluator(space, proxies, args)
     accuracy = np.array([oracle.test_accuracy(genotype) for _, genotype in sample])
 
     scores = np.empty((len(sample), len(proxies)))
@@ -123,11 +116,11 @@ def execute(plugins, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def print_report(record: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    # a wide table stays readable when written to a file or a pipe (rich would wrap it at 80 columns)
-    console = Console(width=None if sys.stdout.isatty() else 200)
+    from nasx_cli.report import wide_console
+
+    console = wide_console()
     title = (f"{record['space']} / {record['dataset']}: {record['sample']} architectures "
              f"({record['computed']} scored now, the rest from the cache); 95 % bootstrap intervals")
     table = Table(title=title)
@@ -138,7 +131,7 @@ def print_report(record: dict[str, Any]) -> None:
         cells = [row["name"]]
         for measure in MEASURES:
             cells.append(_with_interval(row[measure], row[f"{measure}_low"], row[f"{measure}_high"],
-                                        digits=0 if measure == "top64_top5" else (1 if "top10_top10" == measure else 3)))
+                                        DIGITS.get(measure, 3)))
         cells.append(str(row["non_finite"]))
         cells.append(f"{row['median_seconds']:.3f}" if "median_seconds" in row else "")
         table.add_row(*cells)
@@ -148,6 +141,9 @@ def print_report(record: dict[str, Any]) -> None:
             shown = ", ".join(map(str, row["non_finite_archs"][:10]))
             more = f" and {row['non_finite'] - 10} more" if row["non_finite"] > 10 else ""
             console.print(f"{row['name']}: {row['non_finite']} non-finite scores left out ({shown}{more})")
+
+
+DIGITS = {"top10_top10": 1, "top64_top5": 0}  # decimals shown per measure (3 for the correlations)
 
 
 def _with_interval(value: float, low: float, high: float, digits: int) -> str:
@@ -160,12 +156,10 @@ def _with_interval(value: float, low: float, high: float, digits: int) -> str:
 
 
 def write_outputs(record: dict[str, Any], paths: tuple[str, ...]) -> list[Path]:
-    """Each path by its suffix: .json the whole record, .csv the table of measures."""
+    """Each path by its suffix (checked by ``execute``): .json the whole record, .csv the table of measures."""
     written = []
     for text in paths:
         path = Path(text)
-        if path.suffix not in (".json", ".csv"):
-            raise NasxError(f"--out {text}: use a .json or .csv file name")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             if path.suffix == ".json":

@@ -22,12 +22,11 @@ from __future__ import annotations
 import csv
 import json
 import statistics
-import sys
 from pathlib import Path
 from typing import Any
 
 from nasx.errors import NasxError
-from nasx.options import applicable, check_all_used, parse_assignments, unparse
+from nasx.options import applicable, check_all_used, parse_assignments
 from nasx_cli.progress import ProgressBar
 
 GRID_KEYS = {"space", "datasets", "seeds", "budgets", "constraints", "searches", "images", "init", "init_seed",
@@ -146,14 +145,14 @@ def run_grid(plugins, grid: dict[str, Any], args: dict[str, Any]) -> list[dict[s
 
     runs = expand(grid)
     # Grid-wide options go to the runs whose components have them; each must concern at least one run.
-    grid_options = parse_assignments(grid.get("options", []))
+    grid_options = list(grid.get("options", []))
     components = {}
     for run in runs:
         run["components"] = {cls.name: cls.defaults for cls in (
             plugins.get("space", grid["space"]), *(plugins.get("proxy", p) for p in run["proxies"]),
             plugins.get("combiner", run["combiner"]), plugins.get("searcher", run["search"]))}
         components.update(run["components"])
-    check_all_used(grid_options, components)
+    check_all_used(parse_assignments(grid_options), components)
     rows = []
     with ProgressBar("experiment", len(runs), enabled=not args["quiet"]) as progress:
         for number, run in enumerate(runs, start=1):
@@ -167,7 +166,7 @@ def run_grid(plugins, grid: dict[str, Any], args: dict[str, Any]) -> list[dict[s
                 "images": grid.get("images"), "init_scheme": grid.get("init", args["init_scheme"]),
                 "init_seed": grid.get("init_seed", args["init_seed"]), "cache": args["cache"],
                 "no_cache": args["no_cache"], "quiet": True,
-                "option_pairs": (*unparse(applicable(grid_options, run["components"])), *run["options"]),
+                "option_pairs": (*applicable(grid_options, run["components"]), *run["options"]),
             }
             record = execute(plugins, run_args)
             rows.append({
@@ -212,8 +211,9 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def print_summary(summary: list[dict[str, Any]]) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from nasx_cli.report import wide_console
 
     table = Table(title="experiment summary (mean ± std over seeds; std is the population std)")
     for header in ("dataset", "search", "constraints", "budget", "seeds", "test acc %", "regret", "compute s",
@@ -227,7 +227,7 @@ def print_summary(summary: list[dict[str, Any]]) -> None:
         table.add_row(row["dataset"], row["label"], row["constraints"], row["budget"], str(row["seeds"]), accuracy,
                       regret, f"{row['compute_seconds_mean']:.1f}", f"{row['wall_seconds_mean']:.1f}",
                       f"{row['evaluated_mean']:.0f}")
-    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    wide_console().print(table)
 
 
 def write_outputs(rows, summary, directory: str) -> list[Path]:

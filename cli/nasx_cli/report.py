@@ -5,6 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 
+def wide_console():
+    """A rich console that keeps wide tables readable when output goes to a file or a pipe (where rich would
+    otherwise wrap at 80 columns)."""
+    import sys
+
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 200)
+
+
 def print_result(result: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table

@@ -14,16 +14,16 @@ from nasx_cli.progress import ProgressBar
 from nasx_cli.run_defaults import DEFAULT_MAX_EVALS, SYNTHETIC_BATCH_SIZE
 
 
-def _components(plugins, args: dict[str, Any], kinds: tuple[str, ...]):
-    """Instantiate the space, proxies and (when named in ``kinds``) combiner and searcher of a command."""
+def build_components(plugins, args: dict[str, Any], others: dict[str, list[str]]):
+    """The space and proxies of a command, plus the named components of other kinds (e.g. combiners), each
+    with its ``-o`` options; every ``-o`` must concern one of them."""
     assignments = parse_assignments(args["option_pairs"])
     if len(set(args["proxies"])) != len(args["proxies"]):
         raise NasxError("a proxy is named twice")
     space_cls = plugins.get("space", args["space"])
     proxy_classes = [plugins.get("proxy", name) for name in args["proxies"]]
-    others = {kind: plugins.get(kind, args[key]) for kind, key in (("combiner", "combiner"), ("searcher", "searcher_name"))
-              if kind in kinds}
-    selected = [space_cls, *proxy_classes, *others.values()]
+    other_classes = {kind: [plugins.get(kind, name) for name in names] for kind, names in others.items()}
+    selected = [space_cls, *proxy_classes, *(cls for classes in other_classes.values() for cls in classes)]
     check_all_used(assignments, {cls.name: cls.defaults for cls in selected})
 
     def build(cls, **extra):
@@ -31,10 +31,10 @@ def _components(plugins, args: dict[str, Any], kinds: tuple[str, ...]):
 
     space = build(space_cls, dataset=args["dataset"])
     proxies = [build(cls) for cls in proxy_classes]
-    return space, proxies, {kind: build(cls) for kind, cls in others.items()}
+    return space, proxies, {kind: [build(cls) for cls in classes] for kind, classes in other_classes.items()}
 
 
-def _evaluator(space, proxies, args: dict[str, Any]) -> Evaluator:
+def build_evaluator(space, proxies, args: dict[str, Any]) -> Evaluator:
     batch = None
     if any(p.needs_data for p in proxies):
         if args["images"]:
@@ -47,10 +47,10 @@ def _evaluator(space, proxies, args: dict[str, Any]) -> Evaluator:
 
 def score_archs(plugins, args: dict[str, Any]):
     """One record per given architecture: scores, costs, and test accuracy when ground truth is available."""
-    space, proxies, _ = _components(plugins, args, ())
+    space, proxies, _ = build_components(plugins, args, {})
     genotypes = [space.decode(arch) for arch in args["archs"]]  # every string is checked before any work
     oracle = space.oracle(resolve_data_dir(args["data_dir"]))
-    evaluator = _evaluator(space, proxies, args)
+    evaluator = build_evaluator(space, proxies, args)
     for genotype in genotypes:
         evaluation = evaluator.evaluate(genotype)
         cost = space.cost(genotype)
@@ -66,8 +66,9 @@ def score_archs(plugins, args: dict[str, Any]):
 
 
 def execute(plugins, args: dict[str, Any]) -> dict[str, Any]:
-    space, proxies, others = _components(plugins, args, ("combiner", "searcher"))
-    combiner, searcher = others["combiner"], others["searcher"]
+    space, proxies, others = build_components(
+        plugins, args, {"combiner": [args["combiner"]], "searcher": [args["searcher_name"]]})
+    (combiner,), (searcher,) = others["combiner"], others["searcher"]
 
     budget_given = any(args[k] is not None for k in ("max_evals", "max_time", "max_wall"))
     budget = Budget(
@@ -84,7 +85,7 @@ def execute(plugins, args: dict[str, Any]) -> dict[str, Any]:
 
     data_dir = resolve_data_dir(args["data_dir"])
     oracle = space.oracle(data_dir)
-    evaluator = _evaluator(space, proxies, args)
+    evaluator = build_evaluator(space, proxies, args)
     batch, cache = evaluator.batch, evaluator.cache
     progress = _Progress(budget, enabled=not args["quiet"])
     context = SearchContext(

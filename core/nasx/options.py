@@ -66,17 +66,14 @@ def check_all_used(
             raise NasxError(f"-o {name}: no component of this run has an option {name!r}")
 
 
-def applicable(
-    assignments: list[tuple[str | None, str, str]], components: Mapping[str, Mapping[str, Any]]
-) -> list[tuple[str | None, str, str]]:
-    """The assignments that concern these components (a grid-wide option may concern only some runs)."""
+def applicable(pairs: Iterable[str], components: Mapping[str, Mapping[str, Any]]) -> tuple[str, ...]:
+    """The ``[component.]name=value`` strings that concern these components (a grid-wide option may concern
+    only some runs)."""
+
     def concerns(scope: str | None, name: str) -> bool:
         if scope is not None:
             return scope in components
         return any(name in defaults for defaults in components.values())
 
-    return [(scope, name, value) for scope, name, value in assignments if concerns(scope, name)]
-
-
-def unparse(assignments: Iterable[tuple[str | None, str, str]]) -> tuple[str, ...]:
-    return tuple(f"{scope + '.' if scope else ''}{name}={value}" for scope, name, value in assignments)
+    pairs = list(pairs)
+    return tuple(pair for pair, (scope, name, _) in zip(pairs, parse_assignments(pairs)) if concerns(scope, name))

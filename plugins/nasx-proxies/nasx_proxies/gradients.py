@@ -54,11 +54,11 @@ class Grasp(_LossProxy):
     def score_network(self, network, batch, space) -> float:
         import torch
 
-        weights, gradient = _weight_gradients(network, batch)
-        gradient = [torch.zeros_like(w) if g is None else g.detach() for w, g in zip(weights, gradient)]
-        # H g is the gradient of (g_fixed . g(theta)), so one more backward pass gives it without forming H.
+        weights = [layer.weight for layer in weight_layers(network)]
+        # One forward pass: g(theta) with its graph kept; H g is then the gradient of (g_fixed . g(theta)), so one
+        # more backward pass gives it without forming H.
         live = torch.autograd.grad(batch_loss(network, batch), weights, create_graph=True, allow_unused=True)
-        product = sum((g * f).sum() for g, f in zip(gradient, live) if f is not None)
+        product = sum((f.detach() * f).sum() for f in live if f is not None)
         if not torch.is_tensor(product) or not product.requires_grad:
             return 0.0  # no weight reaches the loss
         hessian_gradient = torch.autograd.grad(product, weights, allow_unused=True)

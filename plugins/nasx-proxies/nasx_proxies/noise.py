@@ -35,20 +35,19 @@ class NoiseImmunity(Proxy):
         generator = torch.Generator().manual_seed(int(self.options["noise_seed"]))
         noisy = batch.images + float(self.options["noise_std"]) * torch.randn(
             batch.images.shape, generator=generator, dtype=batch.images.dtype)
-        features: list[list] = [[], []]
-        current: list = []
-        hooks = [m.register_forward_hook(lambda module, inputs, output: current.append(output.double()))
+        features: list = []  # the clean pass's pooled maps, then the noisy pass's
+        hooks = [m.register_forward_hook(lambda module, inputs, output: features.append(output.double()))
                  for m in pools]
         try:
             network.train()
             with torch.no_grad():
-                for slot, images in enumerate((batch.images, noisy)):
-                    current = features[slot]
-                    network(images)
+                network(batch.images)
+                network(noisy)
         finally:
             for hook in hooks:
                 hook.remove()
-        total = sum(float((a - b).pow(2).sum()) for a, b in zip(*features))
+        half = len(features) // 2
+        total = sum(float((a - b).pow(2).sum()) for a, b in zip(features[:half], features[half:]))
         return total / len(batch)
 
 

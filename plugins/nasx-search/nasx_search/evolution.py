@@ -16,6 +16,20 @@ def evaluate_is_new(context: SearchContext, genotype) -> bool:
     return len(context.explored) > before
 
 
+def draw_new(context: SearchContext, count: int, patience: int) -> tuple[list, int]:
+    """Up to ``count`` distinct random feasible genotypes, each scored, in the order drawn; stops early after
+    ``patience`` draws in a row that were already explored. Returns them and that run of stale draws."""
+    drawn, stalled = [], 0
+    while len(drawn) < count and stalled < patience:
+        genotype = context.sample()
+        if evaluate_is_new(context, genotype):
+            drawn.append(genotype)
+            stalled = 0
+        else:
+            stalled += 1
+    return drawn, stalled
+
+
 class FreeREA(Searcher):
     """Each step samples ``sample_size`` members; the best two are parents; each is mutated once and one child is
     their uniform crossover (infeasible children are drawn again). The oldest member is removed and the best
@@ -29,12 +43,9 @@ class FreeREA(Searcher):
     def search(self, context: SearchContext) -> None:
         space, rng = context.space, context.rng
         size, tournament, patience = (self.options[k] for k in ("population_size", "sample_size", "patience"))
-        population: dict[str, list] = {}  # key -> [genotype, birth step]; insertion order breaks age ties
-        stalled = 0
-        while len(population) < size and stalled < patience:
-            genotype = context.sample()
-            stalled = 0 if evaluate_is_new(context, genotype) else stalled + 1
-            population.setdefault(space.key(genotype), [genotype, 0])
+        initial, stalled = draw_new(context, size, patience)
+        # key -> [genotype, birth step]; insertion order breaks age ties
+        population: dict[str, list] = {space.key(g): [g, 0] for g in initial}
         step = 0
         while stalled < patience:
             step += 1
@@ -106,14 +117,7 @@ class AssistedREA(RegularizedEvolution):
 
     def search(self, context: SearchContext) -> None:
         size = self.options["population_size"]
-        candidates, stalled = [], 0
-        while len(candidates) < 2 * size and stalled < self.options["patience"]:
-            genotype = context.sample()
-            if evaluate_is_new(context, genotype):
-                candidates.append(genotype)
-                stalled = 0
-            else:
-                stalled += 1
+        candidates, stalled = draw_new(context, 2 * size, self.options["patience"])
         best = context.rank(candidates)[:size]
         self.evolve(context, deque(reversed(best)), stalled)  # the best member is the youngest
 

@@ -8,7 +8,7 @@ import math
 from nasx.interfaces import EvolvableSpace, Searcher
 from nasx.search import SearchContext
 from nasx_search._register import SearcherPlugin
-from nasx_search.evolution import evaluate_is_new
+from nasx_search.evolution import draw_new, evaluate_is_new
 
 
 class GeneticAlgorithm(Searcher):
@@ -26,7 +26,7 @@ class GeneticAlgorithm(Searcher):
     def search(self, context: SearchContext) -> None:
         space, rng = context.space, context.rng
         size, patience = self.options["population_size"], self.options["patience"]
-        population, stalled = _initial_population(context, size, patience)
+        population, stalled = draw_new(context, size, patience)
         while stalled < patience:
             children, new = [], False
             for _ in range(size):
@@ -77,21 +77,6 @@ class SimulatedAnnealing(Searcher):
                 current = candidate
             temperature = max(self.options["final_temperature"], temperature * self.options["cooling"])
         context.stop_reason = f"no new architecture in {patience} steps"
-
-
-def _initial_population(context: SearchContext, size: int, patience: int):
-    population, seen, stalled = [], set(), 0
-    while len(population) < size and stalled < patience:
-        genotype = context.sample()
-        key = context.space.key(genotype)
-        if key in seen:
-            stalled += 1
-            continue
-        seen.add(key)
-        context.evaluate(genotype)
-        population.append(genotype)
-        stalled = 0
-    return population, stalled
 
 
 ga_plugin = SearcherPlugin(GeneticAlgorithm)
