@@ -287,3 +287,26 @@ def test_experiment_rejects_bad_grids(tmp_path, text, message):
     done = nasx("experiment", str(grid), "--no-cache", "--quiet")
     assert done.returncode == 2 and message in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("space, dataset, search, proxies, combiner", [
+    # GA-rk / SA-rk (rank over ni + naswot + logsynflow) and FreeREA on the size space; small batches keep it quick.
+    ("nats-sss", "ImageNet16-120", "ga", ["ni", "naswot", "logsynflow"], "rank"),
+    ("nats-sss", "ImageNet16-120", "sa", ["ni", "naswot", "logsynflow"], "rank"),
+    ("nats-sss", "ImageNet16-120", "freerea", ["naswot", "logsynflow", "skip"], "freerea"),
+    ("nb101", "cifar10", "freerea", ["naswot", "logsynflow", "skip"], "freerea"),
+])
+def test_searches_run_on_the_other_spaces(tmp_path, space, dataset, search, proxies, combiner):
+    out = tmp_path / "result.json"
+    args = ["run", "--space", space, "--dataset", dataset, "--search", search, "--combiner", combiner,
+            "--max-evals", "4", "--seed", "0", "--no-cache", "--quiet", "--out", str(out), "--data-dir", str(tmp_path),
+            "-o", "batch_size=8", "-o", "repeats=1"]
+    if search in ("ga", "freerea"):
+        args += ["-o", f"{search}.population_size=3"]
+    for proxy in proxies:
+        args += ["--proxy", proxy]
+    done = nasx(*args)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(out.read_text())
+    assert result["evaluated"] == 4 and result["space"] == space
+    assert result["test_accuracy"] is None  # no benchmark files in the data directory given

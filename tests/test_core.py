@@ -143,3 +143,21 @@ def test_nan_scores_become_worst_not_crash():
     context.evaluate(nan_one)
     context.evaluate(clean_one)
     assert context.fitness(nan_one) < context.fitness(clean_one)
+
+
+def test_scoped_options_reach_the_component_of_a_shared_name_that_has_them():
+    from nasx.options import check_all_used, option_table, options_for, parse_assignments
+
+    class Searcher:
+        name, defaults = "shared", {"population_size": 25}
+
+    class Combiner:
+        name, defaults = "shared", {}
+
+    table = option_table([Searcher, Combiner])
+    good = parse_assignments(["shared.population_size=3"])
+    check_all_used(good, table)
+    assert options_for("shared", Searcher.defaults, good) == {"population_size": 3}
+    assert options_for("shared", Combiner.defaults, good) == {}
+    with pytest.raises(NasxError, match="'shared' has no option 'bogus'"):
+        check_all_used(parse_assignments(["shared.bogus=1"]), table)

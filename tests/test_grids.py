@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from nasx.plugins import Plugins
-from nasx_cli.experiment import expand, load_grid
+from nasx.errors import NasxError
+from nasx_cli.experiment import expand, images_for, load_grid
 
 GRIDS = sorted((Path(__file__).parent.parent / "benchmarks" / "grids").glob("*.toml"))
 
@@ -14,6 +15,8 @@ GRIDS = sorted((Path(__file__).parent.parent / "benchmarks" / "grids").glob("*.t
 def test_grid_expands_to_runs_of_installed_components(path):
     grid = load_grid(str(path))
     runs = expand(grid)
+    for dataset in grid["datasets"]:
+        images_for(grid, dataset)
     assert runs
     plugins = Plugins()
     plugins.get("space", grid["space"])
@@ -26,3 +29,22 @@ def test_grid_expands_to_runs_of_installed_components(path):
 
 def test_there_are_grids():
     assert len(GRIDS) >= 4
+
+
+def test_images_per_dataset(monkeypatch):
+    monkeypatch.setenv("NASX_DATA", "/data")
+    grid = {"datasets": ["cifar10", "cifar100"], "images": {"cifar10": "$NASX_DATA/c10.npz"}}
+    assert images_for(grid, "cifar10") == "/data/c10.npz"
+    assert images_for(grid, "cifar100") is None
+    assert images_for({"datasets": ["cifar100"], "images": "x.npz"}, "cifar100") == "x.npz"
+
+
+@pytest.mark.parametrize("images, message", [
+    ({"cifar1O": "x.npz"}, "'cifar1O' is not one of the grid's datasets"),
+    ("$NASX_UNSET_FOR_TEST/x.npz", "environment variable that is not set"),
+    (3, "expected a path"),
+])
+def test_bad_images_are_refused(monkeypatch, images, message):
+    monkeypatch.delenv("NASX_UNSET_FOR_TEST", raising=False)
+    with pytest.raises(NasxError, match=message):
+        images_for({"datasets": ["cifar10"], "images": images}, "cifar10")

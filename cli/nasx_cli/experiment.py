@@ -15,18 +15,24 @@ A grid comes from a TOML file, from the command line, or both (command-line valu
     proxies = ["naswot", "logsynflow", "skip"]
     combiner = "freerea"
     options = ["freerea.population_size=25"]
+
+``images`` is one file for every dataset, or a table per dataset (datasets left out use the synthetic batch);
+``$NASX_DATA`` and other environment variables in a path are expanded::
+
+    images = { cifar10 = "$NASX_DATA/cifar10_test_512_jpeg.npz" }
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 import statistics
 from pathlib import Path
 from typing import Any
 
 from nasx.errors import NasxError
-from nasx.options import applicable, check_all_used, parse_assignments
+from nasx.options import applicable, check_all_used, option_table, parse_assignments
 from nasx_cli.progress import ProgressBar
 
 GRID_KEYS = {"space", "datasets", "seeds", "budgets", "constraints", "searches", "images", "init", "init_seed",
@@ -144,14 +150,17 @@ def run_grid(plugins, grid: dict[str, Any], args: dict[str, Any]) -> list[dict[s
     from nasx_cli.run import execute
 
     runs = expand(grid)
+    for dataset in grid["datasets"]:
+        images_for(grid, dataset)  # a bad path table fails before any work
     # Grid-wide options go to the runs whose components have them; each must concern at least one run.
     grid_options = list(grid.get("options", []))
     components = {}
     for run in runs:
-        run["components"] = {cls.name: cls.defaults for cls in (
+        run["components"] = option_table((
             plugins.get("space", grid["space"]), *(plugins.get("proxy", p) for p in run["proxies"]),
-            plugins.get("combiner", run["combiner"]), plugins.get("searcher", run["search"]))}
-        components.update(run["components"])
+            plugins.get("combiner", run["combiner"]), plugins.get("searcher", run["search"])))
+        for name, defaults in run["components"].items():
+            components.setdefault(name, {}).update(defaults)
     check_all_used(parse_assignments(grid_options), components)
     rows = []
     with ProgressBar("experiment", len(runs), enabled=not args["quiet"]) as progress:
@@ -163,7 +172,7 @@ def run_grid(plugins, grid: dict[str, Any], args: dict[str, Any]) -> list[dict[s
                 "max_evals": run["budget"].get("max_evals"), "max_time": run["budget"].get("max_time"),
                 "max_wall": run["budget"].get("max_wall"), "max_flops": run["constraints"].get("max_flops"),
                 "max_params": run["constraints"].get("max_params"), "data_dir": args["data_dir"],
-                "images": grid.get("images"), "init_scheme": grid.get("init", args["init_scheme"]),
+                "images": images_for(grid, run["dataset"]), "init_scheme": grid.get("init", args["init_scheme"]),
                 "init_seed": grid.get("init_seed", args["init_seed"]), "cache": args["cache"],
                 "no_cache": args["no_cache"], "quiet": True,
                 "option_pairs": (*applicable(grid_options, run["components"]), *run["options"]),
@@ -181,6 +190,24 @@ def run_grid(plugins, grid: dict[str, Any], args: dict[str, Any]) -> list[dict[s
             })
         progress.update(len(runs))
     return rows
+
+
+def images_for(grid: dict[str, Any], dataset: str) -> str | None:
+    """The input images of one dataset: the grid's single file, its per-dataset table's entry, or None."""
+    images = grid.get("images")
+    if isinstance(images, dict):
+        unknown = sorted(set(images) - set(grid["datasets"]))
+        if unknown:
+            raise NasxError(f"images: {unknown[0]!r} is not one of the grid's datasets")
+        images = images.get(dataset)
+    if images is None:
+        return None
+    if not isinstance(images, str):
+        raise NasxError(f"images: expected a path or a table of paths per dataset, got {images!r}")
+    expanded = os.path.expandvars(images)
+    if "$" in expanded:
+        raise NasxError(f"images: {images!r} names an environment variable that is not set")
+    return expanded
 
 
 def _describe(setting: dict[str, Any]) -> str:

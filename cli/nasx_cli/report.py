@@ -39,7 +39,8 @@ def print_result(result: dict[str, Any]) -> None:
             table.add_row("optimum (same constraints)", f"{result['optimum_accuracy']:.2f} %")
             table.add_row("regret", f"{result['regret']:.2f}")
     else:
-        table.add_row("ground truth", "not available (set --data-dir or NASX_DATA)")
+        table.add_row("ground truth", "not available: no benchmark data for this space was found "
+                                      "(--data-dir or NASX_DATA; README, Data)")
     console = Console()
     console.print(table)
     # printed whole on its own line, so it can be copied or grepped whatever the terminal's width

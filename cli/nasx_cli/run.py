@@ -8,7 +8,7 @@ from nasx.data import load_images, resolve_data_dir, synthetic_batch
 from nasx.errors import NasxError
 from nasx.evaluator import Evaluator, ScoreCache, default_cache_path
 from nasx.interfaces import EnumerableSpace
-from nasx.options import check_all_used, options_for, parse_assignments
+from nasx.options import check_all_used, option_table, options_for, parse_assignments
 from nasx.search import Budget, SearchContext, run_search
 from nasx_cli.progress import ProgressBar
 from nasx_cli.run_defaults import DEFAULT_MAX_EVALS, SYNTHETIC_BATCH_SIZE
@@ -24,7 +24,7 @@ def build_components(plugins, args: dict[str, Any], others: dict[str, list[str]]
     proxy_classes = [plugins.get("proxy", name) for name in args["proxies"]]
     other_classes = {kind: [plugins.get(kind, name) for name in names] for kind, names in others.items()}
     selected = [space_cls, *proxy_classes, *(cls for classes in other_classes.values() for cls in classes)]
-    check_all_used(assignments, {cls.name: cls.defaults for cls in selected})
+    check_all_used(assignments, option_table(selected))
 
     def build(cls, **extra):
         return cls(**extra, **options_for(cls.name, cls.defaults, assignments))

@@ -40,16 +40,23 @@ def coerce(value: str, default: Any, label: str) -> Any:
     return value
 
 
+def option_table(classes: Iterable[Any]) -> dict[str, dict[str, Any]]:
+    """Component name -> its options' defaults; components of different kinds that share a name (the
+    ``freerea`` searcher and combiner) share one entry, so ``-o freerea.NAME=V`` reaches whichever has NAME."""
+    table: dict[str, dict[str, Any]] = {}
+    for cls in classes:
+        table.setdefault(cls.name, {}).update(cls.defaults)
+    return table
+
+
 def options_for(
     component_name: str, defaults: Mapping[str, Any], assignments: list[tuple[str | None, str, str]]
 ) -> dict[str, Any]:
-    """The options of one component: scoped assignments always, unscoped ones where the option exists."""
+    """The options of one component: the assignments (scoped to its name, or unscoped) of options it has.
+    Unknown names are reported by ``check_all_used``."""
     chosen: dict[str, Any] = {}
     for scope, name, value in assignments:
-        if scope is None and name in defaults or scope == component_name:
-            if name not in defaults:
-                known = ", ".join(sorted(defaults)) or "none"
-                raise NasxError(f"'{component_name}' has no option {name!r} (options: {known})")
+        if (scope is None or scope == component_name) and name in defaults:
             chosen[name] = coerce(value, defaults[name], f"{component_name}.{name}")
     return chosen
 
@@ -62,6 +69,9 @@ def check_all_used(
         if scope is not None:
             if scope not in components:
                 raise NasxError(f"-o {scope}.{name}: '{scope}' is not a component of this run")
+            if name not in components[scope]:
+                known = ", ".join(sorted(components[scope])) or "none"
+                raise NasxError(f"'{scope}' has no option {name!r} (options: {known})")
         elif not any(name in defaults for defaults in components.values()):
             raise NasxError(f"-o {name}: no component of this run has an option {name!r}")
 

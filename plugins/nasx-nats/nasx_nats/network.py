@@ -1,5 +1,6 @@
-"""Torch networks of the NATS-Bench topology space, with the same layers in the same order as NATS-Bench's
-own (stem, three stages of cells joined by residual reduction blocks, BN + ReLU, global pooling, linear)."""
+"""Torch networks of the NATS-Bench spaces, with the same layers in the same order as NATS-Bench's own: stem, cells
+joined by residual reduction blocks, BN + ReLU, global pooling, linear. The topology space varies the cell, the size
+space the channels of each of its five blocks."""
 
 from __future__ import annotations
 
@@ -17,29 +18,39 @@ def relu_conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1) -> nn.Sequ
     )
 
 
-def make_op(op: str, channels: int) -> nn.Module | None:
-    """The module of one edge; None for 'none' (whose output, zero, adds nothing to a node's sum)."""
+def make_op(op: str, c_in: int, c_out: int) -> nn.Module | None:
+    """The module of one edge; None for 'none' (whose output, zero, adds nothing to a node's sum).
+
+    When the channels change (edges leaving a size-space cell's input), a skip becomes NATS-Bench's stride-1
+    factorized reduction (1x1 conv + BN) and a pooling is preceded by a 1x1 ReLU-Conv-BN.
+    """
     if op == "none":
         return None
     if op == "skip_connect":
-        return nn.Identity()
+        if c_in == c_out:
+            return nn.Identity()
+        return nn.Sequential(nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out))
     if op == "nor_conv_1x1":
-        return relu_conv_bn(channels, channels, 1)
+        return relu_conv_bn(c_in, c_out, 1)
     if op == "nor_conv_3x3":
-        return relu_conv_bn(channels, channels, 3)
+        return relu_conv_bn(c_in, c_out, 3)
     if op == "avg_pool_3x3":
-        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        pool = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        return pool if c_in == c_out else nn.Sequential(relu_conv_bn(c_in, c_out, 1), pool)
     raise ValueError(f"unknown operation {op!r}")
 
 
 class Cell(nn.Module):
-    """Node v is the sum of op(u -> v)(node u) over u < v; the cell's output is the last node."""
+    """Node v is the sum of op(u -> v)(node u) over u < v; the cell's output is the last node. Edges from the
+    input map c_in to c_out channels, the others keep c_out."""
 
-    def __init__(self, genes: tuple[str, ...], channels: int) -> None:
+    def __init__(self, genes: tuple[str, ...], c_in: int, c_out: int | None = None) -> None:
         super().__init__()
+        c_out = c_in if c_out is None else c_out
+        self.c_out = c_out
         self.edges = nn.ModuleDict()
         for (u, v), op in zip(EDGES, genes):
-            module = make_op(op, channels)
+            module = make_op(op, c_in if u == 0 else c_out, c_out)
             if module is not None:
                 self.edges[f"{u}_{v}"] = module
         self.inputs = [
@@ -50,7 +61,10 @@ class Cell(nn.Module):
         nodes = [x]
         for v in range(1, NUM_NODES):
             terms = [self.edges[name](nodes[u]) for u, name in self.inputs[v]]
-            nodes.append(sum(terms[1:], terms[0]) if terms else torch.zeros_like(x))
+            if terms:
+                nodes.append(sum(terms[1:], terms[0]))
+            else:
+                nodes.append(x.new_zeros((x.shape[0], self.c_out, *x.shape[2:])))
         return nodes[-1]
 
 
@@ -79,6 +93,27 @@ class TopologyNetwork(nn.Module):
                 layers.append(ResidualReduction(previous, channels))
             layers.extend(Cell(genes, channels) for _ in range(cells_per_stage))
             previous = channels
+        self.cells = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.BatchNorm2d(previous), nn.ReLU(inplace=True))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(previous, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.head(self.cells(self.stem(x)))
+        return self.classifier(torch.flatten(self.pool(features), 1))
+
+
+class SizeNetwork(nn.Module):
+    """The size space's network: stem, cell, reduction, cell, reduction, cell, with channels[i] in block i."""
+
+    def __init__(self, genes: tuple[str, ...], channels: tuple[int, ...], num_classes: int) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, channels[0], 3, padding=1, bias=False), nn.BatchNorm2d(channels[0]))
+        layers: list[nn.Module] = []
+        previous = channels[0]
+        for block, width in enumerate(channels):
+            layers.append(ResidualReduction(previous, width) if block % 2 else Cell(genes, previous, width))
+            previous = width
         self.cells = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.BatchNorm2d(previous), nn.ReLU(inplace=True))
         self.pool = nn.AdaptiveAvgPool2d(1)

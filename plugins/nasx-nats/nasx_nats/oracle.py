@@ -1,5 +1,5 @@
-"""Ground truth of the topology space: the compact table ``nats_tss.csv.gz``, or the official NATS-Bench files
-read through the ``nats_bench`` package."""
+"""Ground truth of the NATS-Bench spaces: the compact table ``nats_tss.csv.gz`` (topology space), or the official
+NATS-Bench files read through the ``nats_bench`` package (both spaces)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from nasx.interfaces import Constraint, Cost, Oracle
 
 TABLE_NAME = "nats_tss.csv.gz"
 OFFICIAL_DIR_NAME = "NATS-tss-v1_0-3ffb9-simple"
+SSS_DIR_NAME = "NATS-sss-v1_0-50262-simple"
 
 
 class TssTableOracle(Oracle):
@@ -50,8 +51,12 @@ class TssTableOracle(Oracle):
         return arch, accuracy
 
 
-class TssOfficialOracle(Oracle):
-    """Official NATS-Bench files (``create(path, 'tss', fast_mode=True)``); 200-epoch seed-averaged test accuracy."""
+class OfficialOracle(Oracle):
+    """Official NATS-Bench files (``create(path, kind, fast_mode=True)``): seed-averaged test accuracy of the
+    space's full training schedule (200 epochs for the topology space, 90 for the size space)."""
+
+    kind = "tss"
+    epochs = "200"
 
     def __init__(self, space, path: Path) -> None:
         try:
@@ -61,20 +66,37 @@ class TssOfficialOracle(Oracle):
         self.space = space
         self.source = str(path)
         try:
-            self.api = nats_bench.create(str(path), "tss", fast_mode=True, verbose=False)
+            self.api = nats_bench.create(str(path), self.kind, fast_mode=True, verbose=False)
         except Exception as exc:
             raise NasxError(f"cannot read NATS-Bench files at {str(path)!r}: {exc}") from None
 
     def _index(self, genotype: nx.DiGraph) -> int:
         return self.api.query_index_by_arch(self.space.encode(genotype))
 
+    def _query(self, method, genotype: nx.DiGraph, hp: str) -> dict:
+        index = self._index(genotype)
+        try:
+            return method(index, self.space.dataset, hp=hp)
+        except Exception as exc:  # the API raises bare errors for indices whose records are missing
+            raise NasxError(f"no NATS-Bench record of {self.space.encode(genotype)} (index {index}) in "
+                            f"{self.source}: {exc}") from None
+
     def test_accuracy(self, genotype: nx.DiGraph) -> float:
-        info = self.api.get_more_info(self._index(genotype), self.space.dataset, hp="200", is_random=False)
+        info = self._query(lambda i, d, hp: self.api.get_more_info(i, d, hp=hp, is_random=False), genotype,
+                           self.epochs)
         return float(info["test-accuracy"])
 
     def cost(self, genotype: nx.DiGraph) -> Cost:
-        info = self.api.get_cost_info(self._index(genotype), self.space.dataset, hp="12")
+        info = self._query(self.api.get_cost_info, genotype, "12" if self.kind == "tss" else self.epochs)
         return Cost(flops_m=float(info["flops"]), params_m=float(info["params"]))
+
+
+class TssOfficialOracle(OfficialOracle):
+    kind, epochs = "tss", "200"
+
+
+class SssOfficialOracle(OfficialOracle):
+    kind, epochs = "sss", "90"
 
 
 def find_tss_oracle(space, data_dir: Path | None, benchmark_dir: str | None) -> Oracle | None:
@@ -92,4 +114,20 @@ def find_tss_oracle(space, data_dir: Path | None, benchmark_dir: str | None) -> 
     for candidate in (Path(data_dir) / OFFICIAL_DIR_NAME, Path(data_dir) / "nats_fake_torch_dir" / OFFICIAL_DIR_NAME):
         if candidate.is_dir():
             return TssOfficialOracle(space, candidate)
+    return None
+
+
+def find_sss_oracle(space, data_dir: Path | None, benchmark_dir: str | None) -> Oracle | None:
+    """Official size-space files when asked for, else ``NATS-sss-v1_0-50262-simple`` inside the data dir.
+
+    The three-architecture test copy in ``nats_fake_torch_dir`` is used only when named explicitly: a search
+    would almost never end on one of its three architectures.
+    """
+    if benchmark_dir:
+        path = Path(benchmark_dir).expanduser()
+        if not path.exists():
+            raise NasxError(f"NATS-Bench directory {str(path)!r} does not exist")
+        return SssOfficialOracle(space, path)
+    if data_dir is not None and (Path(data_dir) / SSS_DIR_NAME).is_dir():
+        return SssOfficialOracle(space, Path(data_dir) / SSS_DIR_NAME)
     return None

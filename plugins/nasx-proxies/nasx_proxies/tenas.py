@@ -49,7 +49,9 @@ class LinearRegions(Proxy):
     name = "nregions"
     summary = "Number of distinct ReLU activation patterns over input patches (TE-NAS linear regions)"
     needs_data = True
-    defaults = {"samples": 1000, "patch": 3, "repeats": 1}
+    # patch 0: the space's default side, the smallest its networks accept (NAS-Bench-101 pools twice by 2x2).
+    defaults = {"samples": 1000, "patch": 0, "repeats": 1}
+    default_patch = {"nb101": 4}
 
     def score_network(self, network, batch, space) -> float:
         """Counts the distinct activation patterns of ``samples`` small patches cut from the batch's images.
@@ -61,7 +63,8 @@ class LinearRegions(Proxy):
         import torch
         from torch import nn
 
-        patches = _random_patches(batch.images, int(self.options["samples"]), int(self.options["patch"]))
+        side = int(self.options["patch"]) or self.default_patch.get(space.name, 3)
+        patches = _random_patches(batch.images, int(self.options["samples"]), side)
         codes = []
         hooks = [m.register_forward_hook(lambda module, inputs, output: codes.append((output > 0).flatten(1)))
                  for m in network.modules() if isinstance(m, nn.ReLU)]
