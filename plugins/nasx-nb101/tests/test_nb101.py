@@ -67,6 +67,19 @@ def test_cost_model_gives_the_benchmarks_params(table_sample, nb101):
         assert round(nb101.cost(genotype).params_m * 1e6) == int(row["params"]), row["index"]
 
 
+def test_hash_and_params_agree_with_nas_bench_suite_zero(data_dir, nb101):
+    # NASLib's own cell encoding (its vertex order, op codes) and parameter counts: an independent source.
+    naslib_ops = ["input", "output", "maxpool3x3", "conv1x1-bn-relu", "conv3x3-bn-relu"]
+    with gzip.open(data_dir / "naslib_zc_nb101_subset.csv.gz", "rt") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 500
+    for row in rows:
+        values = [int(v) for v in row["naslib_arch"].strip("()").split(",")]
+        genotype = nb101.from_cell(np.array(values[:49]).reshape(7, 7), [naslib_ops[v] for v in values[49:]])
+        assert nb101.key(genotype) == row["hash"]
+        assert nb101.cost(genotype).params_m == pytest.approx(float(row["params"]), abs=1e-6)
+
+
 def test_network_has_the_benchmarks_params(table_sample, nb101):
     for row in table_sample[::100]:
         network = nb101.build(nb101.from_cell(*row_cell(row)))
