@@ -54,20 +54,31 @@ class SimulatedAnnealing(Searcher):
     """From a random architecture, propose a one-gene mutation each step; accept it when it is better, or with
     probability exp(delta / T) when it is worse, delta the change of fitness divided by the fitness range of the
     explored set (so T does not depend on the combiner's scale). T starts at ``initial_temperature`` and is
-    multiplied by ``cooling`` each step, down to ``final_temperature``."""
+    multiplied by ``cooling`` each step, down to ``final_temperature``. After ``patience`` steps that explore
+    nothing new (every neighbour of a cold walk already scored), the walk restarts hot from a new random
+    architecture, so the budget is not left unspent; with ``restart`` off it stops there instead."""
 
     name = "sa"
-    summary = "Simulated annealing: one-gene moves, Metropolis acceptance, geometric cooling"
+    summary = "Simulated annealing: one-gene moves, Metropolis acceptance, geometric cooling, random restarts"
     requires = EvolvableSpace
-    defaults = {"initial_temperature": 0.1, "cooling": 0.97, "final_temperature": 0.001, "patience": 200}
+    defaults = {"initial_temperature": 0.1, "cooling": 0.97, "final_temperature": 0.001, "patience": 200,
+                "restart": True}
 
     def search(self, context: SearchContext) -> None:
-        space, rng = context.space, context.rng
         patience = self.options["patience"]
-        current = context.sample()
-        context.evaluate(current)
+        started, stalled = draw_new(context, 1, patience)
+        while started:
+            self._walk(context, started[0])
+            if not self.options["restart"]:
+                break
+            started, stalled = draw_new(context, 1, patience)
+        context.stop_reason = f"no new architecture in {patience} steps"
+
+    def _walk(self, context: SearchContext, current) -> None:
+        """One annealing walk from ``current`` (already scored) until ``patience`` steps find nothing new."""
+        space, rng = context.space, context.rng
         temperature, stalled = self.options["initial_temperature"], 0
-        while stalled < patience:
+        while stalled < self.options["patience"]:
             candidate = context.feasible(lambda: space.mutate(current, rng))
             stalled = 0 if evaluate_is_new(context, candidate) else stalled + 1
             table = context.fitness_table()
@@ -76,7 +87,6 @@ class SimulatedAnnealing(Searcher):
             if delta >= 0 or rng.random() < math.exp(delta / temperature):
                 current = candidate
             temperature = max(self.options["final_temperature"], temperature * self.options["cooling"])
-        context.stop_reason = f"no new architecture in {patience} steps"
 
 
 ga_plugin = SearcherPlugin(GeneticAlgorithm)

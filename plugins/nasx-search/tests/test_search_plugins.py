@@ -92,3 +92,14 @@ def test_exhaustive_scores_every_feasible_architecture_once():
     result = run_search(Exhaustive(), context)
     assert result.evaluated == 2 ** 6 and result.stop_reason == "space exhausted"
     assert context.fitness_table()[result.key] == max(context.fitness_table().values())
+
+
+def test_annealing_restarts_when_its_walk_is_stuck_and_spends_the_budget():
+    from nasx.search import Budget, run_search
+
+    contract = SearcherContract()
+    options = {"initial_temperature": 0.001, "patience": 20}  # a cold walk that gets stuck on the one-max peak
+    stuck = run_search(SimulatedAnnealing(restart=False, **options), contract.make_context(Budget(max_evals=150)))
+    assert stuck.evaluated < 150 and stuck.stop_reason.startswith("no new architecture")
+    restarted = run_search(SimulatedAnnealing(**options), contract.make_context(Budget(max_evals=150)))
+    assert restarted.evaluated == 150 and restarted.stop_reason == "max-evals"
