@@ -271,6 +271,24 @@ def test_experiment_from_the_command_line_reuses_the_cache(tmp_path, data_dir):
     assert [r["compute_seconds"] for r in first] == [r["compute_seconds"] for r in second]
 
 
+def test_experiment_repeated_budget_options_make_one_budget_each(tmp_path, data_dir):
+    done = nasx("experiment", "--space", "nats-tss", "--dataset", "cifar10", "--search", "random", "--proxies",
+                "params", "--seeds", "2", "--max-evals", "3", "--max-evals", "7", "--max-time", "600", "--no-cache",
+                "--data-dir", str(data_dir), "--quiet", "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    runs = json.loads((tmp_path / "out" / "experiment.json").read_text())["runs"]
+    assert sorted((r["seed"], r["budget"], r["evaluated"]) for r in runs) == [
+        (0, "max_evals=3,max_time=600", 3), (0, "max_evals=7,max_time=600", 7),
+        (1, "max_evals=3,max_time=600", 3), (1, "max_evals=7,max_time=600", 7)]
+
+
+def test_experiment_refuses_two_repeated_budget_options():
+    done = nasx("experiment", "--space", "nats-tss", "--search", "random", "--proxies", "params", "--max-evals", "3",
+                "--max-evals", "7", "--max-time", "1", "--max-time", "2", "--no-cache", "--quiet")
+    assert done.returncode == 2 and "only one budget option may be repeated" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize(
     "text, message",
     [

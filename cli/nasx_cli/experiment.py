@@ -71,9 +71,9 @@ def merge_command_line(grid: dict[str, Any], args: dict[str, Any]) -> dict[str, 
         grid["datasets"] = list(args["datasets"])
     if args["seeds"] is not None:
         grid["seeds"] = args["seeds"]
-    budget = {key: args[key] for key in BUDGET_KEYS if args.get(key) is not None}
-    if budget:
-        grid["budgets"] = [budget]
+    budgets = _command_line_budgets(args)
+    if budgets:
+        grid["budgets"] = budgets
     if args["constraint_settings"]:
         grid["constraints"] = [_parse_setting(text) for text in args["constraint_settings"]]
     if args["searches"]:
@@ -89,6 +89,21 @@ def merge_command_line(grid: dict[str, Any], args: dict[str, Any]) -> dict[str, 
     if args["option_pairs"]:
         grid["options"] = [*grid.get("options", []), *args["option_pairs"]]
     return grid
+
+
+def _command_line_budgets(args: dict[str, Any]) -> list[dict[str, float]]:
+    """Budgets from --max-evals/--max-time/--max-wall. Limits of different kinds given once each make one budget;
+    one kind may be repeated (``--max-evals 100 --max-evals 1000``) for several budgets, each also bounded by the
+    kinds given once."""
+    values = {key: list(args.get(key) or ()) for key in sorted(BUDGET_KEYS)}
+    repeated = [key for key, given in values.items() if len(given) > 1]
+    if len(repeated) > 1:
+        names = " and ".join("--" + key.replace("_", "-") for key in repeated)
+        raise NasxError(f"only one budget option may be repeated ({names} both are)")
+    shared = {key: given[0] for key, given in values.items() if len(given) == 1}
+    if not repeated:
+        return [shared] if shared else []
+    return [{**shared, repeated[0]: value} for value in values[repeated[0]]]
 
 
 def _parse_setting(text: str) -> dict[str, float]:

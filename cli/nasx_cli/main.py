@@ -178,9 +178,12 @@ def correlate_command(ctx: click.Context, **args) -> None:
               help="A comma-separated proxy set (repeatable); every --search runs with every set.")
 @click.option("--combiner", default="freerea", show_default=True, help="Combiner of the command-line searches.")
 @click.option("--seeds", type=int, help="Seeds 0..N-1 [grid key: seeds].")
-@click.option("--max-evals", type=int, help="Budget: distinct architectures per search.")
-@click.option("--max-time", type=float, help="Budget: recorded compute seconds per search.")
-@click.option("--max-wall", type=float, help="Budget: wall-clock seconds per search.")
+@click.option("--max-evals", type=int, multiple=True,
+              help="Budget: distinct architectures per search (repeat for several budgets).")
+@click.option("--max-time", type=float, multiple=True,
+              help="Budget: recorded compute seconds per search (repeat for several budgets).")
+@click.option("--max-wall", type=float, multiple=True,
+              help="Budget: wall-clock seconds per search (repeat for several budgets).")
 @click.option("--constraint", "constraint_settings", multiple=True, metavar="max_flops=F,max_params=P",
               help="A constraint setting (repeatable; 'none' for unconstrained) [grid key: constraints].")
 @click.option("--out", "out_dir", type=click.Path(), help="Directory for runs.csv, summary.csv, experiment.json.")

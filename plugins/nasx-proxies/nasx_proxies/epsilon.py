@@ -17,6 +17,7 @@ class Epsilon(Proxy):
     summary = "Mean |difference| of min-max normalised outputs under two constant weights, over their mean"
     needs_data = True
     defaults = {"batch_size": 256, "weights": "", "double": False, "repeats": 1}
+    version = "2"  # 2: channels-last layout (same values up to float32 rounding, about twice as fast on a CPU)
 
     def weights_for(self, space) -> tuple[float, float]:
         text = str(self.options["weights"]).strip()
@@ -41,6 +42,9 @@ class Epsilon(Proxy):
         images = batch.images
         if self.options["double"]:
             constant, images = constant.double(), images.double()
+        if images.dim() == 4:  # convolutions on the CPU run about twice as fast in this layout
+            constant = constant.to(memory_format=torch.channels_last)
+            images = images.contiguous(memory_format=torch.channels_last)
         normalised = []
         for value in self.weights_for(space):
             with torch.no_grad():

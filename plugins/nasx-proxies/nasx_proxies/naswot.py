@@ -50,6 +50,8 @@ class NASWOT(Proxy):
         finally:
             for handle in handles:
                 handle.remove()
+            # the evaluator shares one network between proxies; the next one must not inherit this layout
+            network.to(memory_format=torch.contiguous_format)
         return float(torch.linalg.slogdet(kernel / 2).logabsdet)
 
 

@@ -1,6 +1,7 @@
 """The proxies of the zero-cost literature against their definitions, on networks small enough to compute
 the definition directly."""
 
+import copy
 import math
 import random
 
@@ -172,6 +173,30 @@ def test_epsilon_of_a_collapsed_network_is_nan_and_weights_are_restored(space, b
     dead = Batch(torch.zeros(8, 3, 32, 32), torch.zeros(8, dtype=torch.long), "zeros")
     assert math.isnan(Epsilon().score_network(network, dead, space))
     assert all(torch.equal(a, b) for a, b in zip(before, network.parameters()))
+
+
+def test_epsilon_does_not_depend_on_the_memory_layout(space, batch):
+    """epsilon runs in channels-last layout for speed; the score must equal the plain-layout computation."""
+    from nasx.torch_utils import initialise
+
+    network = space.build(space.decode("|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|"
+                                       "nor_conv_3x3~1|nor_conv_1x1~2|"))
+    initialise(network, "kaiming", seed=0)
+    small = batch.take(16)
+    weights = Epsilon().weights_for(space)
+    outputs = []
+    for value in weights:  # the definition, written out in the default layout
+        constant = copy.deepcopy(network)
+        with torch.no_grad():
+            for name, parameter in constant.named_parameters():
+                parameter.fill_(0.0 if name.endswith("bias") else value)
+            flat = constant.train()(small.images).flatten().double()
+        outputs.append((flat - flat.min()) / (flat.max() - flat.min()))
+    stacked = torch.stack(outputs)
+    stacked[stacked == 0] = float("nan")
+    expected = float((stacked[0] - stacked[1]).abs().nanmean() / stacked.nanmean())
+    assert not math.isnan(expected)
+    assert Epsilon().score_network(network, small, space) == pytest.approx(expected, rel=1e-4)
 
 
 def test_epsilon_weights_option(space):

@@ -61,6 +61,18 @@ def test_naswot_equals_the_direct_definition(space):
     assert NASWOT(repeats=1).score_network(network, batch, space) == pytest.approx(expected, rel=1e-6)
 
 
+def test_naswot_leaves_the_shared_network_in_its_layout(space):
+    """naswot runs channels-last; the evaluator hands the same network to the next proxy, which must get it back
+    in the default layout (or its float32 results would depend on which proxies ran before it)."""
+    import torch
+
+    batch = synthetic_batch(space.input_shape, space.num_classes).take(8)
+    network = space.build(space.sample(random.Random(2)))
+    NASWOT(repeats=1).score_network(network, batch, space)
+    weights = [p for p in network.parameters() if p.dim() == 4]
+    assert weights and all(p.is_contiguous() for p in weights)
+
+
 def test_synflow_of_a_linear_layer():
     """For y = W x with x = 1 and R = sum(y): dR/dW = 1, so synflow = sum|W| and logsynflow = log 2 * sum|W|."""
     import math
