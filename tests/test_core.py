@@ -42,6 +42,19 @@ def test_cache_key_names_everything_that_determines_a_score():
         assert part in key
 
 
+def test_a_new_space_version_changes_every_cache_key():
+    class NewBits(BitSpace):
+        version = "2"
+
+    old = Evaluator(BitSpace(dataset="toy"), [OnesProxy()], None).cache_key(OnesProxy(), "01010101")
+    new = Evaluator(NewBits(dataset="toy"), [OnesProxy()], None).cache_key(OnesProxy(), "01010101")
+    assert old != new
+
+
+def test_a_space_without_a_dataset_uses_its_default():
+    assert BitSpace().dataset == "toy"
+
+
 def test_context_never_scores_twice_and_stops_on_budget():
     space = BitSpace(dataset="toy")
     context = SearchContext(space, Evaluator(space, [OnesProxy()], None), SumCombiner(), [], Budget(max_evals=2), 0)

@@ -1,6 +1,6 @@
 """Computes proxy scores for genotypes, records their compute time, and caches them in SQLite.
 
-A cached score is keyed by everything that determines it: space, dataset, canonical genotype, proxy name,
+A cached score is keyed by everything that determines it: space and its version, dataset, canonical genotype, proxy name,
 proxy options, proxy version, input batch identity, initialisation scheme and seed.
 """
 
@@ -108,7 +108,7 @@ class Evaluator:
         batch_id = self.batch.take(proxy.batch_size).identity if proxy.needs_data and self.batch else "-"
         init = f"{self.init}:{self.init_seed}" if proxy.needs_network else "-"
         return json.dumps(
-            [self.space.name, self.space.dataset, arch, proxy.name, proxy.version,
+            [self.space.name, self.space.version, self.space.dataset, arch, proxy.name, proxy.version,
              sorted(proxy.options.items()), batch_id, init],
             separators=(",", ":"),
         )

@@ -60,14 +60,31 @@ class Space(Component, ABC):
 
     #: datasets this space can build networks for.
     datasets: ClassVar[tuple[str, ...]] = ()
+    #: the dataset used when none is given; empty means the first of ``datasets``.
+    default_dataset: ClassVar[str] = ""
+    #: bump when the networks or the genotype encoding change, so cached scores are not reused.
+    version: ClassVar[str] = "1"
 
-    def __init__(self, dataset: str, **options: Any) -> None:
+    def __init__(self, dataset: str | None = None, **options: Any) -> None:
+        if dataset is None:
+            dataset = self.dataset_or_default(None)
         if dataset not in self.datasets:
             from nasx.names import unknown_name
 
             raise unknown_name("dataset", dataset, self.datasets, context=f" for space '{self.name}'")
         super().__init__(**options)
         self.dataset = dataset
+
+    @classmethod
+    def dataset_or_default(cls, dataset: str | None) -> str:
+        """``dataset``, or the space's default dataset when it is None."""
+        if dataset is not None:
+            return dataset
+        if cls.default_dataset:
+            return cls.default_dataset
+        if not cls.datasets:
+            raise NasxError(f"space '{cls.name}' declares no dataset")
+        return cls.datasets[0]
 
     @property
     @abstractmethod

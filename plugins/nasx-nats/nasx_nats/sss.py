@@ -28,6 +28,8 @@ class NatsSizeSpace(EvolvableSpace, EnumerableSpace):
     name = "nats-sss"
     summary = "NATS-Bench size space: 32768 channel configurations (8..64) of 5 blocks around a fixed cell"
     datasets: ClassVar[tuple[str, ...]] = tuple(DATASETS)
+    default_dataset = "cifar10"
+    version = "1"  # bump when the networks or the genotype encoding change
     defaults = {"benchmark_dir": ""}
 
     # genotype <-> channels ----------------------------------------------------------------------

@@ -65,6 +65,8 @@ class NatsTopologySpace(EvolvableSpace, EnumerableSpace):
     name = "nats-tss"
     summary = "NATS-Bench topology space (NAS-Bench-201): 15625 cells, 5 ops on 6 edges"
     datasets: ClassVar[tuple[str, ...]] = tuple(DATASETS)
+    default_dataset = "cifar10"
+    version = "1"  # bump when the networks or the genotype encoding change
     defaults = {"benchmark_dir": ""}
 
     # genotype <-> genes -------------------------------------------------------------------------

@@ -30,6 +30,8 @@ class Nb101Space(EvolvableSpace):
     name = "nb101"
     summary = "NAS-Bench-101: 423624 cells of <= 7 vertices and <= 9 edges (CIFAR-10)"
     datasets: ClassVar[tuple[str, ...]] = ("cifar10",)
+    default_dataset = "cifar10"
+    version = "1"  # bump when the networks or the genotype encoding change
     # "specs": NAS-Bench-101's own random specifications (no data needed; favours small cells);
     # "cells": uniform over the benchmark's 423624 cells, drawn from nb101.csv.gz in $NASX_DATA.
     defaults = {"sampling": "specs"}
