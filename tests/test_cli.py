@@ -36,6 +36,14 @@ def nasx(*args, env=None):
         (["run", "--space", "nats-tss", "--dataset", "cifar10", "--proxy", "naswot", "-o", "repeats=three"],
          "expects a int"),
         (["run", "--space", "nats-tss", "--dataset", "cifar10"], "Missing option '--proxy'"),
+        (["run", "--proxy", "naswot", "--max-time", "nan"], "--max-time must be positive and finite"),
+        (["run", "--proxy", "naswot", "--max-wall", "inf"], "--max-wall must be positive and finite"),
+        (["run", "--proxy", "naswot", "--max-flops", "nan"], "--max-flops must be a positive finite number"),
+        (["experiment", "--search", "random", "--proxies", "skip", "--resume"], "--resume needs --out"),
+        (["run", "--space", "nats-tss", "--dataset", "cifar10", "--proxy", "naswot", "-o", "naswot.batch_size=-4"],
+         "naswot.batch_size must be a non-negative integer, got -4"),
+        (["run", "--space", "nats-tss", "--dataset", "cifar10", "--proxy", "skip", "--search", "ga", "-o",
+          "mutation_rate=nan"], "ga.mutation_rate must be a number, got nan"),
         (["run", "--space", "nats-tss", "--dataset", "cifar10", "--proxy", "naswot", "--max-flops", "1",
           "--max-params", "0.0001"], "no feasible architecture"),
     ],
@@ -261,11 +269,11 @@ def test_experiment_from_the_command_line_reuses_the_cache(tmp_path, data_dir):
     cache = tmp_path / "scores.sqlite"
     args = ["experiment", "--space", "nats-tss", "--dataset", "cifar10", "--search", "random", "--proxies",
             "synflow,params", "--seeds", "3", "--max-evals", "5", "-o", "repeats=1", "--cache", str(cache),
-            "--data-dir", str(data_dir), "--quiet", "--out", str(tmp_path / "out")]
-    assert nasx(*args).returncode == 0
-    first = json.loads((tmp_path / "out" / "experiment.json").read_text())["runs"]
-    assert nasx(*args).returncode == 0
-    second = json.loads((tmp_path / "out" / "experiment.json").read_text())["runs"]
+            "--data-dir", str(data_dir), "--quiet"]
+    assert nasx(*args, "--out", str(tmp_path / "first")).returncode == 0
+    first = json.loads((tmp_path / "first" / "experiment.json").read_text())["runs"]
+    assert nasx(*args, "--out", str(tmp_path / "second")).returncode == 0
+    second = json.loads((tmp_path / "second" / "experiment.json").read_text())["runs"]
     assert [r["arch"] for r in first] == [r["arch"] for r in second]
     # replayed scores charge their recorded time, so the compute budget accounting is unchanged
     assert [r["compute_seconds"] for r in first] == [r["compute_seconds"] for r in second]

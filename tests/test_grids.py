@@ -6,7 +6,7 @@ import pytest
 
 from nasx.plugins import Plugins
 from nasx.errors import NasxError
-from nasx_cli.experiment import expand, images_for, load_grid
+from nasx.grid import expand, images_for, load_grid
 
 GRIDS = sorted((Path(__file__).parent.parent / "benchmarks" / "grids").glob("*.toml"))
 

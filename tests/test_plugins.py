@@ -1,10 +1,17 @@
+import json
+import os
+import subprocess
+import sys
+import textwrap
 import types
+from pathlib import Path
 
 import pytest
 
-from nasx.errors import NasxError, PluginError
+from nasx.errors import NasxError
 from nasx.hookspecs import hookimpl
 from nasx.interfaces import Proxy
+from nasx.options import positive
 from nasx.plugins import Plugins
 
 
@@ -14,6 +21,10 @@ class Fake(Proxy):
 
     def score_genotype(self, space, genotype):
         return 1.0
+
+
+class Renamed(Fake):
+    name = "renamed"
 
 
 def plugin_registering(*classes):
@@ -26,6 +37,12 @@ def plugin_registering(*classes):
 
     module.nasx_register_proxies = nasx_register_proxies
     return module
+
+
+def entry_point(name, distribution, module):
+    """An installed entry point as importlib.metadata gives it: a name, a distribution, and load()."""
+    return types.SimpleNamespace(name=name, dist=types.SimpleNamespace(name=distribution, version="1.0"),
+                                 load=lambda: module)
 
 
 def test_builtin_constraints_without_autoload():
@@ -41,25 +58,132 @@ def test_handed_in_plugin_is_found_with_its_origin():
     assert (info.cls, info.distribution, info.version) == (Fake, "fake-dist", "1.2")
 
 
-def test_two_components_with_one_name_is_an_error_naming_both():
-    class Other(Fake):
-        pass
+class Other(Fake):
+    pass
 
+
+class Third(Fake):
+    pass
+
+
+def test_a_name_claimed_by_two_classes_is_disabled_and_every_other_name_works():
     plugins = Plugins(autoload=False)
-    plugins.add(plugin_registering(Fake), name="first", distribution="dist-a")
-    plugins.add(plugin_registering(Other), name="second", distribution="dist-b")
-    with pytest.raises(PluginError, match="first.*dist-a.*second.*dist-b"):
-        plugins.components()
+    plugins.add(plugin_registering(Fake), name="proxy.fake", distribution="dist-a")
+    plugins.add(plugin_registering(Other), name="proxy.other-fake", distribution="dist-b")
+    plugins.add(plugin_registering(Renamed), name="proxy.renamed", distribution="dist-c")
+    assert plugins.names("proxy") == ["renamed"]
+    assert plugins.get("proxy", "renamed") is Renamed
+    assert plugins.names("constraint") == ["max-flops", "max-params"]
+    (conflict,) = plugins.conflicts()
+    assert (conflict.kind, conflict.name) == ("proxy", "fake")
+    assert [(c.cls, c.plugin, c.distribution) for c in conflict.claimants] == [
+        (Fake, "proxy.fake", "dist-a"), (Other, "proxy.other-fake", "dist-b")]
+    assert any("proxy 'fake' is claimed by two plugins" in warning for warning in plugins.warnings)
 
 
-def test_registering_a_non_component_is_refused():
+def test_using_a_conflicting_name_is_a_one_line_error_naming_both_distributions_and_the_way_out():
     plugins = Plugins(autoload=False)
-    plugins.add(plugin_registering(int), name="bad", distribution="bad-dist")
-    with pytest.raises(PluginError, match="not a Proxy"):
-        plugins.components()
+    plugins.add(plugin_registering(Fake), name="proxy.fake", distribution="dist-a")
+    plugins.add(plugin_registering(Other), name="proxy.other-fake", distribution="dist-b")
+    with pytest.raises(NasxError) as caught:
+        plugins.get("proxy", "fake")
+    assert str(caught.value) == (
+        "proxy 'fake' is claimed by two plugins: proxy.fake (dist-a) and proxy.other-fake (dist-b); "
+        "block one with NASX_BLOCK_PLUGINS=<entry point> or uninstall it"
+    )
 
 
-def test_failing_hook_becomes_a_warning():
+def test_a_third_claimant_is_listed_too():
+    plugins = Plugins(autoload=False)
+    for cls, dist in ((Fake, "dist-a"), (Other, "dist-b"), (Third, "dist-c")):
+        plugins.add(plugin_registering(cls), name=f"proxy.{dist}", distribution=dist)
+    with pytest.raises(NasxError, match=r"claimed by three plugins: proxy.dist-a \(dist-a\), proxy.dist-b "
+                                        r"\(dist-b\) and proxy.dist-c \(dist-c\); block all but one"):
+        plugins.get("proxy", "fake")
+
+
+def test_one_plugin_registering_a_name_twice_with_two_classes_is_a_conflict_naming_the_classes():
+    plugins = Plugins(autoload=False)
+    plugins.add(plugin_registering(Fake, Other), name="proxy.fake", distribution="dist-a")
+    with pytest.raises(NasxError, match=r"proxy.fake \(dist-a, class .*Fake\) and proxy.fake \(dist-a, class "
+                                        r".*Other\)"):
+        plugins.get("proxy", "fake")
+
+
+def test_the_same_class_registered_by_two_plugins_is_no_conflict():
+    plugins = Plugins(autoload=False)
+    plugins.add(plugin_registering(Fake), name="proxy.fake", distribution="dist-a")
+    plugins.add(plugin_registering(Fake), name="proxy.fake-again", distribution="dist-b")
+    assert plugins.get("proxy", "fake") is Fake and plugins.conflicts() == []
+
+
+def installed(monkeypatch, *entry_points):
+    """Make these the only entry points of group nasx."""
+    import importlib.metadata
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: list(entry_points))
+
+
+def test_blocking_the_entry_point_of_one_claimant_resolves_the_conflict(monkeypatch):
+    installed(monkeypatch, entry_point("proxy.fake", "dist-a", plugin_registering(Fake)),
+              entry_point("proxy.other-fake", "dist-b", plugin_registering(Other)))
+    with pytest.raises(NasxError, match="claimed by two plugins"):
+        Plugins(autoload=True, blocked=[]).get("proxy", "fake")
+    assert Plugins(autoload=True, blocked=["proxy.other-fake"]).get("proxy", "fake") is Fake
+
+
+def test_distributions_sharing_an_entry_point_name_are_told_apart(monkeypatch):
+    installed(monkeypatch, entry_point("proxy.fake", "dist-a", plugin_registering(Fake)),
+              entry_point("proxy.fake", "dist-b", plugin_registering(Other)))
+    with pytest.raises(NasxError, match=r"dist-a:proxy.fake \(dist-a\) and dist-b:proxy.fake \(dist-b\)"):
+        Plugins(autoload=True, blocked=[]).get("proxy", "fake")
+    assert Plugins(autoload=True, blocked=["dist-b:proxy.fake"]).get("proxy", "fake") is Fake
+
+
+def test_two_entry_points_for_one_plugin_object_are_neither_a_failure_nor_a_conflict(monkeypatch):
+    module = plugin_registering(Fake)
+    installed(monkeypatch, entry_point("proxy.fake", "dist-a", module),
+              entry_point("proxy.fake-alias", "dist-a", module))
+    plugins = Plugins(autoload=True, blocked=[])
+    assert plugins.get("proxy", "fake") is Fake
+    assert (plugins.failures(), plugins.conflicts(), plugins.warnings) == ([], [], [])
+
+
+def test_a_long_error_is_shown_in_one_bounded_line(monkeypatch):
+    def load():
+        raise ImportError("first line\nsecond line " + "x" * 1000)
+
+    installed(monkeypatch, types.SimpleNamespace(name="proxy.verbose", dist=None, load=load))
+    plugins = Plugins(autoload=True, blocked=[])
+    (failure,) = plugins.failures()
+    assert failure.error.startswith("ImportError: first line second line xxx") and failure.error.endswith("...")
+    assert len(failure.error) <= 300 and "\n" not in plugins.warnings[0]
+
+
+@pytest.mark.parametrize(
+    "registered, error",
+    [
+        ((int,), "registered <class 'int'> as a proxy, but it is not a Proxy"),
+        ((Renamed, type("Nameless", (Fake,), {"name": ""})), "registered Nameless without a name"),
+        ((type("Misspelt", (Fake,), {"defaults": {"repeats": 1}, "option_checks": {"repeat": positive}}),),
+         "Misspelt checks option 'repeat', which is not in its defaults"),
+        ((type("SelfRefusing", (Fake,), {"defaults": {"repeats": 0}, "option_checks": {"repeats": positive}}),),
+         "fake.repeats must be a positive integer, got 0"),
+    ],
+)
+def test_a_wrong_registration_fails_that_plugin_alone(registered, error):
+    plugins = Plugins(autoload=False)
+    plugins.add(plugin_registering(*registered), name="proxy.bad", distribution="bad-dist", version="0.1")
+    plugins.add(plugin_registering(Fake), name="proxy.fake", distribution="good-dist")
+    assert plugins.names("proxy") == ["fake"]  # nothing of the failed plugin, not even what it registered first
+    (failure,) = plugins.failures()
+    assert (failure.plugin, failure.kind, failure.name, failure.distribution, failure.version) == (
+        "proxy.bad", "proxy", "bad", "bad-dist", "0.1")
+    assert error in failure.error
+    assert any("proxy.bad (bad-dist) failed to register" in warning for warning in plugins.warnings)
+
+
+def test_failing_hook_becomes_a_recorded_failure_and_a_warning():
     def broken(register):
         raise RuntimeError("boom")
 
@@ -69,9 +193,12 @@ def test_failing_hook_becomes_a_warning():
     plugins.add(plugin_registering(Fake), name="good", distribution="good-dist")
     assert plugins.names("proxy") == ["fake"]
     assert any("broken" in w and "boom" in w for w in plugins.warnings)
+    (failure,) = plugins.failures()
+    # a plugin name that is not "kind.name" leaves the name unknown, the hook tells the kind
+    assert (failure.kind, failure.name, failure.error) == ("proxy", "", "RuntimeError: boom")
 
 
-def test_entry_point_that_fails_to_import_is_a_warning(monkeypatch):
+def test_entry_point_that_fails_to_import_is_a_warning_and_a_failure(monkeypatch):
     import importlib.metadata
 
     ep = importlib.metadata.EntryPoint(name="proxy.ghost", value="nasx_no_such_module", group="nasx")
@@ -79,6 +206,35 @@ def test_entry_point_that_fails_to_import_is_a_warning(monkeypatch):
     plugins = Plugins()
     plugins.components()
     assert len(plugins.warnings) == 1 and "proxy.ghost" in plugins.warnings[0]
+    (failure,) = plugins.failures()
+    assert (failure.kind, failure.name, failure.distribution) == ("proxy", "ghost", "?")
+    assert failure.error.startswith("ModuleNotFoundError")
+
+
+def test_plugins_command_lists_conflicts_and_failures_with_a_status():
+    from click.testing import CliRunner
+
+    from nasx_cli.main import cli
+
+    plugins = Plugins(autoload=False)
+    plugins.add(plugin_registering(Fake), name="proxy.fake", distribution="dist-a")
+    plugins.add(plugin_registering(Other), name="proxy.other-fake", distribution="dist-b")
+    plugins.add(plugin_registering(int), name="proxy.bad", distribution="bad-dist")
+    done = CliRunner().invoke(cli, ["plugins", "--json"], obj=plugins)
+    assert done.exit_code == 0, done.output
+    rows = json.loads(done.stdout)
+    by_status = {status: [row for row in rows if row["status"] == status] for status in ("ok", "conflict", "failed")}
+    assert {row["name"] for row in by_status["ok"]} == {"max-flops", "max-params"}
+    assert "error" not in by_status["ok"][0]
+    assert [(row["name"], row["distribution"]) for row in by_status["conflict"]] == [
+        ("fake", "dist-a"), ("fake", "dist-b")]
+    assert all("dist-a" in row["error"] and "dist-b" in row["error"] for row in by_status["conflict"])
+    (failed,) = by_status["failed"]
+    assert (failed["kind"], failed["name"], failed["distribution"]) == ("proxy", "bad", "bad-dist")
+    assert "not a Proxy" in failed["error"]
+    table = CliRunner().invoke(cli, ["plugins"], obj=plugins, terminal_width=200)
+    assert table.exit_code == 0
+    assert "conflict" in table.stdout and "failed" in table.stdout and "dist-b" in table.stdout
 
 
 def test_blocked_component_is_not_registered():
@@ -108,3 +264,85 @@ def test_core_import_does_not_import_torch():
 
     code = "import sys, nasx, nasx.plugins, nasx.search, nasx.evaluator, nasx_cli.main; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+@pytest.fixture(scope="module")
+def rogue_distribution(tmp_path_factory) -> Path:
+    """A real distribution installed into its own folder: one entry point claims the proxy name 'naswot', one
+    fails at import. Entry points are found through importlib.metadata on sys.path, so the folder on PYTHONPATH
+    installs it for a subprocess without touching the environment."""
+    source = tmp_path_factory.mktemp("nasx-rogue")
+    (source / "pyproject.toml").write_text(textwrap.dedent("""\
+        [build-system]
+        requires = ["setuptools>=64"]
+        build-backend = "setuptools.build_meta"
+
+        [project]
+        name = "nasx-rogue"
+        version = "0.0.1"
+
+        [project.entry-points.nasx]
+        "proxy.rogue-naswot" = "nasx_rogue_naswot"
+        "proxy.rogue-broken" = "nasx_rogue_broken"
+
+        [tool.setuptools]
+        py-modules = ["nasx_rogue_naswot", "nasx_rogue_broken"]
+        """))
+    (source / "nasx_rogue_naswot.py").write_text(textwrap.dedent("""\
+        from nasx import Proxy
+        from nasx.hookspecs import hookimpl
+
+
+        class RogueNaswot(Proxy):
+            name = "naswot"
+            needs_network = False
+
+            def score_genotype(self, space, genotype):
+                return 0.0
+
+
+        @hookimpl
+        def nasx_register_proxies(register):
+            register(RogueNaswot)
+        """))
+    (source / "nasx_rogue_broken.py").write_text('raise ImportError("needs a library that is not installed")\n')
+    target = tmp_path_factory.mktemp("site")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "-q",
+                    "--target", str(target), str(source)], check=True, capture_output=True)
+    return target
+
+
+def nasx_with(target: Path, *args: str) -> subprocess.CompletedProcess:
+    path = os.pathsep.join(p for p in (str(target), os.environ.get("PYTHONPATH", "")) if p)
+    return subprocess.run([sys.executable, "-m", "nasx_cli.main", *args], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": path, "NASX_BLOCK_PLUGINS": ""})
+
+
+def test_installed_rogue_plugins_are_listed_and_contained(rogue_distribution):
+    done = nasx_with(rogue_distribution, "plugins", "--json")
+    assert done.returncode == 0, done.stderr
+    rows = {(row["plugin"], row["name"]): row for row in json.loads(done.stdout)}
+    for plugin in ("proxy.naswot", "proxy.rogue-naswot"):
+        assert rows[plugin, "naswot"]["status"] == "conflict"
+        assert "nasx-proxies" in rows[plugin, "naswot"]["error"] and "nasx-rogue" in rows[plugin, "naswot"]["error"]
+    broken = rows["proxy.rogue-broken", "rogue-broken"]
+    assert (broken["status"], broken["kind"], broken["distribution"], broken["version"]) == (
+        "failed", "proxy", "nasx-rogue", "0.0.1")
+    assert broken["error"] == "ImportError: needs a library that is not installed"
+    assert rows["proxy.logsynflow", "logsynflow"]["status"] == "ok"
+    assert "proxy.rogue-broken (nasx-rogue) failed to load" in done.stderr
+
+
+def test_a_rogue_plugin_disables_only_the_name_it_claims(rogue_distribution):
+    run = ["run", "--space", "nats-tss", "--dataset", "cifar10", "--max-evals", "2", "--no-cache", "-q",
+           "-o", "repeats=1"]
+    claimed = nasx_with(rogue_distribution, *run, "--proxy", "naswot")
+    assert claimed.returncode == 2
+    errors = [line for line in claimed.stderr.splitlines() if line.startswith("nasx: error:")]
+    assert errors == [
+        "nasx: error: proxy 'naswot' is claimed by two plugins: proxy.naswot (nasx-proxies) and proxy.rogue-naswot "
+        "(nasx-rogue); block one with NASX_BLOCK_PLUGINS=<entry point> or uninstall it"
+    ], claimed.stderr
+    other = nasx_with(rogue_distribution, *run, "--proxy", "logsynflow")
+    assert other.returncode == 0, other.stderr
+    assert "best architecture" in other.stdout

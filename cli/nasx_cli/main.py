@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 
 import click
 
 from nasx.errors import NasxError
 
-from nasx_cli.run_defaults import DEFAULT_MAX_EVALS
+from nasx.api import DEFAULT_MAX_EVALS
 
 
 def fail(message: str) -> None:
@@ -40,7 +39,7 @@ def scoring_options(command):
         click.option("--data-dir", type=click.Path(), help="Benchmark data directory [default: $NASX_DATA]."),
         click.option("--images", type=click.Path(), help="Input images: an .npz (uint8 NHWC x, labels y) or a "
                      "CIFAR folder. Default: a synthetic standard-normal batch."),
-        click.option("--init", "init_scheme", default="kaiming", show_default=True,
+        click.option("--init", default="kaiming", show_default=True,
                      type=click.Choice(["kaiming", "pytorch"]), help="Weight initialisation before each score."),
         click.option("--init-seed", default=0, show_default=True, type=int, help="Seed of the initialisations."),
         click.option("--cache", type=click.Path(),
@@ -64,7 +63,10 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @click.pass_context
 def plugins_command(ctx: click.Context, as_json: bool) -> None:
-    """List every installed component: kind, name, plugin, distribution, version."""
+    """List every installed component: kind, name, plugin, distribution, version, and status: ok, failed (the
+    plugin did not load or register) or conflict (several plugins claim the name, which is disabled)."""
+    from nasx.interfaces import KINDS
+
     plugins = get_plugins(ctx)
     rows = [
         {
@@ -74,27 +76,79 @@ def plugins_command(ctx: click.Context, as_json: bool) -> None:
             "distribution": info.distribution,
             "version": info.version,
             "summary": info.cls.summary,
+            "status": "ok",
         }
         for info in plugins.all()
     ]
+    for conflict in plugins.conflicts():
+        rows += [
+            {
+                "kind": info.kind,
+                "name": info.name,
+                "plugin": info.plugin,
+                "distribution": info.distribution,
+                "version": info.version,
+                "summary": info.cls.summary,
+                "status": "conflict",
+                "error": conflict.message(),
+            }
+            for info in conflict.claimants
+        ]
+    rows += [
+        {
+            "kind": failure.kind,
+            "name": failure.name,
+            "plugin": failure.plugin,
+            "distribution": failure.distribution,
+            "version": failure.version,
+            "summary": "",
+            "status": "failed",
+            "error": failure.error,
+        }
+        for failure in plugins.failures()
+    ]
+    # components in kind order, a conflict's claimants next to each other; failures last
+    rows.sort(key=lambda row: (row["status"] == "failed", KINDS.index(row["kind"]) if row["kind"] in KINDS
+                               else len(KINDS), row["name"]))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table("kind", "name", "distribution", "version", "summary", title="nasx components")
+    table = Table("kind", "name", "distribution", "version", "status", "summary", title="nasx components")
+    style = {"ok": None, "conflict": "yellow", "failed": "red"}
     for row in rows:
-        table.add_row(row["kind"], row["name"], row["distribution"], row["version"], row["summary"])
+        table.add_row(*(escape(row[key]) for key in ("kind", "name", "distribution", "version", "status")),
+                      escape(row.get("error", row["summary"])), style=style[row["status"]])
     Console().print(table)
 
 
+SPACE_HELP = "Search space [default: nats-tss]."
+DATASET_HELP = "Dataset the networks are built for [default: the space's default, cifar10 for the built-in spaces]."
+
+
+def scoring_arguments(args: dict) -> dict:
+    """The API's keyword arguments for the shared scoring options (removed from ``args``)."""
+    no_cache = args.pop("no_cache")
+    cache = args.pop("cache")
+    return {
+        "data_dir": args.pop("data_dir"),
+        "images": args.pop("images"),
+        "init": args.pop("init"),
+        "init_seed": args.pop("init_seed"),
+        "cache": False if no_cache else cache,
+        "options": args.pop("option_pairs"),
+    }
+
+
 @cli.command("run")
-@click.option("--space", required=True, help="Search space, e.g. nats-tss.")
-@click.option("--dataset", required=True, help="Dataset the networks are built for, e.g. cifar10.")
+@click.option("--space", default="nats-tss", help=SPACE_HELP)
+@click.option("--dataset", help=DATASET_HELP)
 @click.option("--proxy", "proxies", multiple=True, required=True, help="Proxy to score with (repeatable).")
 @click.option("--combiner", default="freerea", show_default=True, help="How several proxies make one fitness.")
-@click.option("--search", "searcher_name", default="freerea", show_default=True, help="Search strategy.")
+@click.option("--search", default="freerea", show_default=True, help="Search strategy.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the search.")
 @click.option("--max-evals", type=int, help=f"Distinct architectures to score [default: {DEFAULT_MAX_EVALS} "
               "when no budget is given].")
@@ -106,42 +160,38 @@ def plugins_command(ctx: click.Context, as_json: bool) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @scoring_options
 @click.pass_context
-def run_command(ctx: click.Context, **args) -> None:
+def run_command(ctx: click.Context, quiet: bool, **args) -> None:
     """Search a space with zero-cost proxies and report the best architecture found."""
-    from nasx_cli.run import execute
+    from nasx.api import run
 
-    result = execute(get_plugins(ctx), args)
+    result = run(**scoring_arguments(args), **args, progress=not quiet, plugins=get_plugins(ctx))
     from nasx_cli.report import print_result
 
-    print_result(result)
+    print_result(result.to_dict())
     if args["out"]:
-        path = Path(args["out"])
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(result, indent=2, allow_nan=True) + "\n")
-        except OSError as exc:
-            raise NasxError(f"cannot write {str(path)!r}: {exc.strerror}") from None
-        click.echo(f"wrote {path}", err=True)
+        click.echo(f"wrote {args['out']}", err=True)
 
 
 @cli.command("score")
-@click.option("--space", required=True, help="Search space, e.g. nats-tss.")
-@click.option("--dataset", required=True, help="Dataset the network is built for.")
+@click.option("--space", default="nats-tss", help=SPACE_HELP)
+@click.option("--dataset", help=DATASET_HELP)
 @click.option("--arch", "archs", multiple=True, required=True, help="Architecture string (repeatable).")
 @click.option("--proxy", "proxies", multiple=True, required=True, help="Proxy to score with (repeatable).")
 @scoring_options
 @click.pass_context
 def score_command(ctx: click.Context, **args) -> None:
-    """Score given architectures with proxies; print costs and, with ground truth, test accuracy (JSON lines)."""
-    from nasx_cli.run import score_archs
+    """Score given architectures with proxies; print costs and, with ground truth, test accuracy (JSON lines;
+    non-finite scores are null and named in "non_finite")."""
+    from nasx import jsonio
+    from nasx.api import iter_scores
 
-    for record in score_archs(get_plugins(ctx), args):
-        click.echo(json.dumps(record))
+    for record in iter_scores(**scoring_arguments(args), **args, plugins=get_plugins(ctx)):
+        click.echo(jsonio.dumps(record))
 
 
 @cli.command("correlate")
-@click.option("--space", required=True, help="Benchmark space with ground truth, e.g. nats-tss.")
-@click.option("--dataset", required=True, help="Dataset, e.g. cifar10.")
+@click.option("--space", default="nats-tss", help="Benchmark space with ground truth [default: nats-tss].")
+@click.option("--dataset", help=DATASET_HELP)
 @click.option("--proxy", "proxies", multiple=True, required=True, help="Proxy to correlate (repeatable).")
 @click.option("--combiner", "combiners", multiple=True,
               help="Also correlate this combination of all the proxies (repeatable), e.g. freerea, rank, logrank.")
@@ -150,31 +200,31 @@ def score_command(ctx: click.Context, **args) -> None:
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the sample and of the bootstrap.")
 @click.option("--bootstrap", default=1000, show_default=True, type=int,
               help="Bootstrap resamples for the 95 % intervals (0: none).")
-@click.option("--out", "outputs", multiple=True, type=click.Path(),
+@click.option("--out", multiple=True, type=click.Path(),
               help="Write results: FILE.json (everything, per-architecture scores too) or FILE.csv (the measures).")
-@click.option("--plot", "plot_path", type=click.Path(), help="Scatter plots of score against accuracy (PNG).")
+@click.option("--plot", type=click.Path(), help="Scatter plots of score against accuracy (PNG).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @scoring_options
 @click.pass_context
-def correlate_command(ctx: click.Context, **args) -> None:
+def correlate_command(ctx: click.Context, quiet: bool, **args) -> None:
     """Rank correlation of proxies (and combinations) with a benchmark's test accuracy."""
-    from nasx_cli.correlate import execute, plot, print_report, write_outputs
+    from nasx.api import correlate
 
-    record = execute(get_plugins(ctx), args)
-    print_report(record)
-    for path in write_outputs(record, args["outputs"]):
+    record = correlate(**scoring_arguments(args), **args, progress=not quiet, plugins=get_plugins(ctx))
+    from nasx_cli.report import print_correlation
+
+    print_correlation(record)
+    for path in (*args["out"], *([args["plot"]] if args["plot"] else [])):
         click.echo(f"wrote {path}", err=True)
-    if args["plot_path"]:
-        plot(record, args["plot_path"])
-        click.echo(f"wrote {args['plot_path']}", err=True)
 
 
 @cli.command("experiment")
-@click.argument("grid_file", required=False, type=click.Path())
-@click.option("--space", help="Search space [grid key: space].")
-@click.option("--dataset", "datasets", multiple=True, help="Dataset (repeatable) [grid key: datasets].")
+@click.argument("grid", required=False, type=click.Path())
+@click.option("--space", help="Search space [grid key: space; default: nats-tss].")
+@click.option("--dataset", "datasets", multiple=True,
+              help="Dataset (repeatable) [grid key: datasets; default: the space's default].")
 @click.option("--search", "searches", multiple=True, help="Searcher (repeatable); with --proxies.")
-@click.option("--proxies", "proxy_sets", multiple=True, metavar="P1,P2,...",
+@click.option("--proxies", multiple=True, metavar="P1,P2,...",
               help="A comma-separated proxy set (repeatable); every --search runs with every set.")
 @click.option("--combiner", default="freerea", show_default=True, help="Combiner of the command-line searches.")
 @click.option("--seeds", type=int, help="Seeds 0..N-1 [grid key: seeds].")
@@ -184,27 +234,37 @@ def correlate_command(ctx: click.Context, **args) -> None:
               help="Budget: recorded compute seconds per search (repeat for several budgets).")
 @click.option("--max-wall", type=float, multiple=True,
               help="Budget: wall-clock seconds per search (repeat for several budgets).")
-@click.option("--constraint", "constraint_settings", multiple=True, metavar="max_flops=F,max_params=P",
+@click.option("--constraint", "constraints", multiple=True, metavar="max_flops=F,max_params=P",
               help="A constraint setting (repeatable; 'none' for unconstrained) [grid key: constraints].")
-@click.option("--out", "out_dir", type=click.Path(), help="Directory for runs.csv, summary.csv, experiment.json.")
-@click.option("--plot", "plot_path", type=click.Path(), help="Mean test accuracy against compute time (PNG).")
+@click.option("--out", type=click.Path(), help="Directory for runs.jsonl, runs.csv (written as each run "
+              "finishes), summary.csv and experiment.json.")
+@click.option("--resume", is_flag=True, help="Continue the experiment in --out: skip the runs it has finished.")
+@click.option("--plot", type=click.Path(), help="Mean test accuracy against compute time (PNG).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @scoring_options
 @click.pass_context
-def experiment_command(ctx: click.Context, grid_file, **args) -> None:
-    """Run a grid of searches (from GRID_FILE, a TOML file, and/or options) and summarise it."""
-    from nasx_cli import experiment
+def experiment_command(ctx: click.Context, quiet: bool, **args) -> None:
+    """Run a grid of searches (from GRID, a TOML file, and/or options) and summarise it."""
+    from nasx.api import experiment
+    from nasx_cli.report import print_summary
 
-    grid = experiment.merge_command_line(experiment.load_grid(grid_file), args)
-    rows = experiment.run_grid(get_plugins(ctx), grid, args)
-    summary = experiment.summarise(rows)
-    experiment.print_summary(summary)
-    if args["out_dir"]:
-        for path in experiment.write_outputs(rows, summary, args["out_dir"]):
-            click.echo(f"wrote {path}", err=True)
-    if args["plot_path"]:
-        experiment.plot(summary, args["plot_path"])
-        click.echo(f"wrote {args['plot_path']}", err=True)
+    scoring = scoring_arguments(args)
+    # the grid's own init settings apply unless given here
+    source = ctx.get_parameter_source
+    for name in ("init", "init_seed"):
+        if source(name) is click.core.ParameterSource.DEFAULT:
+            scoring[name] = None
+    if args["resume"] and not args["out"]:
+        raise NasxError("--resume needs --out, the folder of the experiment to continue")
+
+    def warn(row: dict) -> None:
+        click.echo(f"nasx: warning: run failed ({row['dataset']} {row['label']} seed {row['seed']}): "
+                   f"{row['error']}", err=True)
+
+    result = experiment(**scoring, **args, progress=not quiet, on_failure=warn, plugins=get_plugins(ctx))
+    print_summary(result.summary)
+    for path in result.written:
+        click.echo(f"wrote {path}", err=True)
 
 
 def main(argv: list[str] | None = None) -> None:

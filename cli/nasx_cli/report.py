@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -25,8 +26,9 @@ def print_result(result: dict[str, Any]) -> None:
     if result["index"] is not None:
         table.add_row("index", str(result["index"]))
     for name, value in result["scores"].items():
-        table.add_row(f"score {name}", f"{value:.6g}")
-    table.add_row(f"fitness ({result['combiner']})", f"{result['fitness']:.4f}")
+        table.add_row(f"score {name}", "non-finite" if value is None else f"{value:.6g}")
+    fitness = result["fitness"]
+    table.add_row(f"fitness ({result['combiner']})", "non-finite" if fitness is None else f"{fitness:.4f}")
     table.add_row("FLOPs", f"{result['flops_m']:.2f} M")
     table.add_row("params", f"{result['params_m']:.4f} M")
     table.add_row("architectures scored", str(result["evaluated"]))
@@ -45,3 +47,67 @@ def print_result(result: dict[str, Any]) -> None:
     console.print(table)
     # printed whole on its own line, so it can be copied or grepped whatever the terminal's width
     console.print(f"best architecture: {result['arch']}", soft_wrap=True, highlight=False)
+
+
+def print_correlation(record: dict[str, Any]) -> None:
+    """The measures of a ``nasx.correlate`` record, with their intervals, and the non-finite scores left out."""
+    from rich.table import Table
+
+    from nasx.correlation import MEASURES
+
+    console = wide_console()
+    title = (f"{record['space']} / {record['dataset']}: {record['sample']} architectures "
+             f"({record['computed']} scored now, the rest from the cache); 95 % bootstrap intervals")
+    table = Table(title=title)
+    for header in ("score", "τ", "ρ", "τ top10%", "ρ top10%", "top10/top10 %", "top64/top5%", "non-finite",
+                   "median s"):
+        table.add_column(header, justify="left" if header == "score" else "right")
+    for row in record["results"]:
+        cells = [row["name"]]
+        for measure in MEASURES:
+            cells.append(_with_interval(row[measure], row[f"{measure}_low"], row[f"{measure}_high"],
+                                        DIGITS.get(measure, 3)))
+        cells.append(str(row["non_finite"]))
+        cells.append(f"{row['median_seconds']:.3f}" if row.get("median_seconds") is not None else "")
+        table.add_row(*cells)
+    console.print(table)
+    for row in record["results"]:
+        if row["non_finite"]:
+            shown = ", ".join(map(str, row["non_finite_archs"][:10]))
+            more = f" and {row['non_finite'] - 10} more" if row["non_finite"] > 10 else ""
+            console.print(f"{row['name']}: {row['non_finite']} non-finite scores left out ({shown}{more})")
+
+
+DIGITS = {"top10_top10": 1, "top64_top5": 0}  # decimals shown per measure (3 for the correlations)
+
+
+def _with_interval(value: float | None, low: float | None, high: float | None, digits: int) -> str:
+    if value is None or not math.isfinite(value):
+        return "nan"
+    text = f"{value:.{digits}f}"
+    if low is not None and high is not None and math.isfinite(low) and math.isfinite(high):
+        text += f" [{low:.{digits}f}, {high:.{digits}f}]"
+    return text
+
+
+def print_summary(summary: list[dict[str, Any]]) -> None:
+    """The summary of a ``nasx.experiment``: one row per cell of the grid."""
+    from rich.table import Table
+
+    table = Table(title="experiment summary (mean ± std over seeds; std is the population std)")
+    for header in ("dataset", "search", "constraints", "budget", "seeds", "failed", "test acc %", "regret",
+                   "compute s", "wall s", "scored"):
+        table.add_column(header, justify="left" if header in ("dataset", "search", "constraints", "budget")
+                         else "right")
+
+    def number(value: float | None, digits: int) -> str:
+        return "n/a" if value is None else f"{value:.{digits}f}"
+
+    for row in summary:
+        accuracy = ("n/a" if row["accuracy_mean"] is None
+                    else f"{row['accuracy_mean']:.2f} ± {row['accuracy_std']:.2f}")
+        table.add_row(row["dataset"], row["label"], row["constraints"], row["budget"], str(row["seeds"]),
+                      str(row["failed"]), accuracy, number(row["regret_mean"], 2),
+                      number(row["compute_seconds_mean"], 1), number(row["wall_seconds_mean"], 1),
+                      number(row["evaluated_mean"], 0))
+    wide_console().print(table)

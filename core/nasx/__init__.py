@@ -18,19 +18,37 @@ from nasx.interfaces import (
 
 __version__ = "0.1.0"
 
+#: the Python API (nasx.api), imported on first use so that ``import nasx`` stays cheap
+_API = ("run", "score", "iter_scores", "correlate", "experiment", "RunResult", "ExperimentResult")
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from nasx import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'nasx' has no attribute {name!r}")
+
 __all__ = [
     "BudgetExhausted",
     "Combiner",
     "Constraint",
     "Cost",
     "EnumerableSpace",
+    "ExperimentResult",
     "EvolvableSpace",
     "InvalidGenotype",
     "NasxError",
     "Oracle",
     "PluginError",
     "Proxy",
+    "RunResult",
     "Searcher",
     "Space",
     "__version__",
+    "correlate",
+    "experiment",
+    "iter_scores",
+    "run",
+    "score",
 ]

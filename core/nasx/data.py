@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -93,12 +94,25 @@ def load_images(path: str | os.PathLike, dataset: str, size: int | None = None) 
     if path.is_dir():
         pixels, labels = _read_cifar_folder(path)
     elif path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as archive:
-            if "x" not in archive.files or "y" not in archive.files:
-                raise NasxError(f"{path} has no arrays 'x' (images) and 'y' (labels)")
-            pixels, labels = archive["x"], archive["y"]
+        if not zipfile.is_zipfile(path):
+            raise NasxError(f"{str(path)!r} is not an .npz archive; expected an .npz with uint8 images 'x' of shape "
+                            "(N, H, W, 3) and labels 'y'")
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                if "x" not in archive.files or "y" not in archive.files:
+                    raise NasxError(f"{path} has no arrays 'x' (images) and 'y' (labels)")
+                pixels, labels = archive["x"], archive["y"]
+            if not isinstance(pixels, np.ndarray) or not isinstance(labels, np.ndarray):
+                raise ValueError("'x' or 'y' is not stored as a .npy array")
+        except NasxError:
+            raise
+        except Exception as exc:  # zipfile, pickle and numpy errors of a damaged or foreign file
+            raise NasxError(f"cannot read images from {str(path)!r} ({type(exc).__name__}: {exc}); expected an "
+                            ".npz with uint8 images 'x' of shape (N, H, W, 3) and labels 'y'") from None
     else:
         raise NasxError(f"{path}: images must be an .npz file or a CIFAR folder in torchvision's format")
+    if len(labels) != len(pixels):
+        raise NasxError(f"{path}: {len(pixels)} images but {len(labels)} labels")
     if pixels.ndim != 4 or pixels.shape[-1] != 3 or pixels.dtype != np.uint8:
         raise NasxError(f"{path}: expected uint8 images of shape (N, H, W, 3), got {pixels.dtype} {pixels.shape}")
     if size is not None:
@@ -127,8 +141,12 @@ def _read_cifar_folder(path: Path) -> tuple[np.ndarray, np.ndarray]:
     ]
     for file, label_key in candidates:
         if file.is_file():
-            with open(file, "rb") as handle:
-                record: dict[bytes, Any] = pickle.load(handle, encoding="bytes")
-            pixels = np.asarray(record[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-            return pixels, np.asarray(record[label_key], dtype=np.int64)
+            try:
+                with open(file, "rb") as handle:
+                    record: dict[bytes, Any] = pickle.load(handle, encoding="bytes")
+                pixels = np.asarray(record[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+                return pixels, np.asarray(record[label_key], dtype=np.int64)
+            except Exception as exc:  # a truncated or foreign pickle
+                raise NasxError(f"cannot read CIFAR images from {str(file)!r} ({type(exc).__name__}: {exc}); "
+                                "expected torchvision's CIFAR test batch") from None
     raise NasxError(f"{path} holds no CIFAR test batch (cifar-10-batches-py/test_batch or cifar-100-python/test)")

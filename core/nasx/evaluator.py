@@ -38,19 +38,29 @@ def default_cache_path() -> Path:
 class ScoreCache:
     """Persistent proxy scores. NaN and infinities are stored exactly (as text)."""
 
+    COLUMNS = ("key", "score", "seconds")
+
     def __init__(self, path: str | os.PathLike | None) -> None:
         self.path = None if path is None else Path(path)
         if self.path is None:
             self.db = sqlite3.connect(":memory:")
         else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
                 self.db = sqlite3.connect(self.path)
-            except sqlite3.Error as exc:
+            except (OSError, sqlite3.Error) as exc:
                 raise NasxError(f"cannot open the score cache {str(self.path)!r}: {exc}") from None
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS scores (key TEXT PRIMARY KEY, score TEXT NOT NULL, seconds REAL NOT NULL)"
-        )
+        try:
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS scores (key TEXT PRIMARY KEY, score TEXT NOT NULL, seconds REAL NOT NULL)"
+            )
+            columns = [row[1] for row in self.db.execute("PRAGMA table_info(scores)")]
+        except sqlite3.DatabaseError:
+            columns = []
+        if columns != list(self.COLUMNS):
+            self.db.close()
+            raise NasxError(f"score cache {str(self.path)!r} is not a nasx score cache: move it away, or use "
+                            "--cache PATH / --no-cache")
 
     def get(self, key: str) -> tuple[float, float] | None:
         row = self.db.execute("SELECT score, seconds FROM scores WHERE key = ?", (key,)).fetchone()

@@ -1,7 +1,8 @@
 """The five interfaces of nasx: Space, Proxy, Combiner, Searcher, Constraint (plus Oracle).
 
-Every component is a class with a ``name`` and a dict of typed ``defaults`` for its options;
-an instance holds the resolved options in ``self.options``. Nothing here imports torch.
+Every component is a class with a ``name``, a dict of typed ``defaults`` for its options and the
+``option_checks`` of their values; an instance holds the checked options in ``self.options``.
+Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 import networkx as nx
 
 from nasx.errors import NasxError
+from nasx.options import OptionCheck, checked_options
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -29,6 +31,9 @@ class Component:
     name: ClassVar[str] = ""
     #: option name -> default value; the default's type is the option's type.
     defaults: ClassVar[Mapping[str, Any]] = {}
+    #: option name -> check of its value (see :mod:`nasx.options`: ``positive``, ``non_negative``, ``finite``,
+    #: ``probability``, ``in_range(low, high)``, ``one_of(*choices)``, or any callable returning a phrase or None).
+    option_checks: ClassVar[Mapping[str, OptionCheck]] = {}
     #: one-line description shown by ``nasx plugins``.
     summary: ClassVar[str] = ""
 
@@ -37,7 +42,8 @@ class Component:
         if unknown:
             known = ", ".join(sorted(self.defaults)) or "none"
             raise NasxError(f"{self.kind} '{self.name}' has no option {unknown[0]!r} (options: {known})")
-        self.options: dict[str, Any] = {**self.defaults, **options}
+        self.options: dict[str, Any] = checked_options(
+            self.name, {**self.defaults, **options}, self.defaults, self.option_checks)
 
     @property
     def kind(self) -> str:
@@ -64,6 +70,8 @@ class Space(Component, ABC):
     default_dataset: ClassVar[str] = ""
     #: bump when the networks or the genotype encoding change, so cached scores are not reused.
     version: ClassVar[str] = "1"
+    #: True when cost().params_m equals the built network's parameter count.
+    cost_is_exact: ClassVar[bool] = False
 
     def __init__(self, dataset: str | None = None, **options: Any) -> None:
         if dataset is None:
@@ -110,7 +118,7 @@ class Space(Component, ABC):
 
     @abstractmethod
     def build(self, genotype: nx.DiGraph) -> "torch.nn.Module":
-        """A freshly built torch network (imports torch)."""
+        """A freshly built torch network (imports torch); a space without networks raises NotImplementedError."""
 
     @abstractmethod
     def cost(self, genotype: nx.DiGraph) -> Cost:

@@ -1,9 +1,17 @@
 """Plugin discovery: entry points of group ``nasx``, one per component, registered with pluggy.
 
-The manager is created on demand (never at import). Each entry point is loaded on its own: one that fails
-becomes a warning, never an exception. Environment switches:
+The manager is created on demand (never at import). A plugin cannot break nasx, only itself:
+
+- an entry point that fails to load, a registration hook that raises and a registration that is structurally
+  wrong (not a component of the hook's kind, no name, option checks its defaults fail) each become a
+  ``PluginFailure`` (in ``failures``, and a warning): that plugin contributes nothing;
+- a component name claimed by two different classes becomes a ``NameConflict``: that name alone is disabled,
+  and using it raises a NasxError naming every claimant.
+
+Environment switches:
 
 - ``NASX_BLOCK_PLUGINS``: comma-separated entry-point names (e.g. ``proxy.naswot``) or component names not to load;
+  when distributions share an entry-point name, each is named ``DISTRIBUTION:ENTRY_POINT``;
 - ``NASX_DISABLE_PLUGIN_AUTOLOAD``: when set to a non-empty value, no entry point is loaded.
 """
 
@@ -11,15 +19,17 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 import pluggy
 
 from nasx import hookspecs
-from nasx.errors import PluginError
+from nasx.errors import NasxError, PluginError
 from nasx.interfaces import BASE_OF_KIND, KINDS, Component
 from nasx.names import unknown_name
+from nasx.options import declaration_problem
 
 ENTRY_POINT_GROUP = "nasx"
 HOOK_OF_KIND = {
@@ -31,6 +41,8 @@ HOOK_OF_KIND = {
 }
 # Components that ship inside the core distribution itself.
 BUILTIN_MODULES = ("nasx.constraints",)
+# A plugin's error is shown in one line of a table; the rest of a long one says little.
+MAX_ERROR_LENGTH = 300
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,54 @@ class ComponentInfo:
     plugin: str
     distribution: str
     version: str
+
+
+@dataclass(frozen=True)
+class PluginFailure:
+    """A plugin that contributes nothing: it failed to load or to register. ``kind`` and ``name`` are the
+    component's as far as they are known (from an entry-point name such as ``proxy.foo``), else empty."""
+
+    plugin: str
+    distribution: str
+    version: str
+    error: str
+    kind: str = ""
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class NameConflict:
+    """A component name that several plugins claim with different classes; the name is disabled."""
+
+    kind: str
+    name: str
+    claimants: tuple[ComponentInfo, ...]
+
+    def message(self) -> str:
+        described = [_describe_claimant(info, self.claimants) for info in self.claimants]
+        listed = ", ".join(described[:-1]) + " and " + described[-1]
+        count = {2: "two", 3: "three"}.get(len(described), str(len(described)))
+        which = "one" if len(described) == 2 else "all but one"
+        return (
+            f"{self.kind} '{self.name}' is claimed by {count} plugins: {listed}; "
+            f"block {which} with NASX_BLOCK_PLUGINS=<entry point> or uninstall it"
+        )
+
+
+def _describe_claimant(info: ComponentInfo, claimants: tuple[ComponentInfo, ...]) -> str:
+    """"plugin (distribution)", with the class when one plugin registered the name twice."""
+    same_plugin = sum(other.plugin == info.plugin for other in claimants) > 1
+    where = f", class {info.cls.__module__}.{info.cls.__qualname__}" if same_plugin else ""
+    return f"{info.plugin} ({info.distribution}{where})"
+
+
+def _kind_and_name(plugin: str, kind: str = "") -> tuple[str, str]:
+    """The component a plugin name stands for: ``[distribution:]kind.name`` by convention, else (kind, "")."""
+    entry_point = plugin.rpartition(":")[2]
+    prefix, dot, name = entry_point.partition(".")
+    if dot and prefix in KINDS:
+        return prefix, name
+    return kind, ""
 
 
 class Plugins:
@@ -55,9 +115,13 @@ class Plugins:
             blocked = [b.strip() for b in os.environ.get("NASX_BLOCK_PLUGINS", "").split(",") if b.strip()]
         self.autoload = autoload
         self.blocked = set(blocked)
+        #: one line per problem, for the CLI to print; ``failures()`` and ``conflicts()`` keep them structured.
         self.warnings: list[str] = []
+        self._load_failures: list[PluginFailure] = []
+        self._register_failures: list[PluginFailure] = []
         self._origin: dict[str, tuple[str, str]] = {}
         self._components: dict[str, dict[str, ComponentInfo]] | None = None
+        self._conflicts: dict[str, dict[str, NameConflict]] = {kind: {} for kind in KINDS}
         for module_name in BUILTIN_MODULES:
             module = __import__(module_name, fromlist=["_"])
             self.add(module, name=module_name, distribution="nasx")
@@ -74,21 +138,40 @@ class Plugins:
         self._origin[name] = (distribution, version)
         self._components = None
 
+    def _fail(self, into: list[PluginFailure], plugin: str, origin: tuple[str, str], what: str,
+              exc: BaseException, kind: str = "") -> None:
+        """Record that ``plugin`` failed to ``what`` (load, register) and warn."""
+        # a PluginError is nasx's own verdict on the registration and reads best without its class name
+        error = str(exc) if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
+        error = " ".join(error.split())  # one line, for the warning and the table
+        if len(error) > MAX_ERROR_LENGTH:
+            error = error[: MAX_ERROR_LENGTH - 3] + "..."
+        kind, name = _kind_and_name(plugin, kind)
+        into.append(PluginFailure(plugin, *origin, error, kind, name))
+        self.warnings.append(f"plugin {plugin} ({origin[0]}) failed to {what}: {error}")
+
     def _load_entry_points(self) -> None:
-        for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-            short = ep.name.split(".", 1)[-1]
-            if ep.name in self.blocked or short in self.blocked or self.pm.has_plugin(ep.name):
-                continue
+        entry_points = sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
+        # Two distributions may use one entry-point name; each then gets a plugin name of its own.
+        shared = {name for name, count in Counter(ep.name for ep in entry_points).items() if count > 1}
+        for ep in entry_points:
             dist = ep.dist.name if ep.dist else "?"
+            version = ep.dist.version if ep.dist else "?"
+            plugin_name = f"{dist}:{ep.name}" if ep.name in shared else ep.name
+            short = ep.name.split(".", 1)[-1]
+            if {ep.name, short, plugin_name} & self.blocked or self.pm.has_plugin(plugin_name):
+                continue
             try:
                 plugin = ep.load()
-            except Exception as exc:  # a broken plugin must not break nasx
-                self.warnings.append(f"plugin {ep.name} ({dist}) failed to load: {type(exc).__name__}: {exc}")
-                continue
-            self.add(plugin, name=ep.name, distribution=dist, version=ep.dist.version if ep.dist else "?")
+                if self.pm.is_registered(plugin):
+                    continue  # another entry point for the same object: it has nothing new to register
+                self.add(plugin, name=plugin_name, distribution=dist, version=version)
+            except (Exception, SystemExit) as exc:  # a broken plugin must not break nasx
+                self._fail(self._load_failures, plugin_name, (dist, version), "load", exc)
 
     def components(self) -> dict[str, dict[str, ComponentInfo]]:
-        """kind -> name -> ComponentInfo, built on first use."""
+        """kind -> name -> ComponentInfo of every usable component (conflicting names left out), built on first
+        use."""
         if self._components is None:
             if self.autoload:
                 self.autoload = False  # load entry points once
@@ -96,49 +179,74 @@ class Plugins:
             self._components = self._collect()
         return self._components
 
+    def conflicts(self) -> list[NameConflict]:
+        """The disabled names, each with the plugins that claim it."""
+        self.components()
+        return [conflict for kind in KINDS for _, conflict in sorted(self._conflicts[kind].items())]
+
+    def failures(self) -> list[PluginFailure]:
+        """The plugins that failed to load or to register, in that order."""
+        self.components()
+        return [*self._load_failures, *self._register_failures]
+
     def _collect(self) -> dict[str, dict[str, ComponentInfo]]:
-        found: dict[str, dict[str, ComponentInfo]] = {kind: {} for kind in KINDS}
+        self._register_failures = []
+        claims: dict[str, dict[str, list[ComponentInfo]]] = {kind: {} for kind in KINDS}
         for kind in KINDS:
             caller = getattr(self.pm.hook, HOOK_OF_KIND[kind])
             for impl in caller.get_hookimpls():
                 plugin_name = impl.plugin_name
                 distribution, version = self._origin.get(plugin_name, ("?", "?"))
+                registered: list[ComponentInfo] = []
                 try:
-                    impl.function(register=self._registrar(kind, plugin_name, distribution, version, found))
-                except PluginError:
-                    raise
-                except Exception as exc:
-                    self.warnings.append(
-                        f"plugin {plugin_name} ({distribution}) failed to register: {type(exc).__name__}: {exc}"
-                    )
+                    impl.function(register=self._registrar(kind, plugin_name, distribution, version, registered))
+                except Exception as exc:  # the plugin contributes nothing, the others are unaffected
+                    self._fail(self._register_failures, plugin_name, (distribution, version), "register", exc, kind)
+                    continue
+                for info in registered:
+                    claims[kind].setdefault(info.name, []).append(info)
+        found: dict[str, dict[str, ComponentInfo]] = {kind: {} for kind in KINDS}
+        self._conflicts = {kind: {} for kind in KINDS}
+        for kind in KINDS:
+            for name, infos in claims[kind].items():
+                # the same class registered twice (say, re-exported by a second plugin) is no conflict
+                distinct: list[ComponentInfo] = []
+                for info in infos:
+                    if all(info.cls is not kept.cls for kept in distinct):
+                        distinct.append(info)
+                if len(distinct) == 1:
+                    found[kind][name] = distinct[0]
+                else:
+                    conflict = NameConflict(kind, name, tuple(distinct))
+                    self._conflicts[kind][name] = conflict
+                    self.warnings.append(f"{conflict.message()}; until then the {kind} '{name}' is disabled")
         return found
 
     def _registrar(
-        self, kind: str, plugin: str, distribution: str, version: str, found: dict[str, dict[str, ComponentInfo]]
+        self, kind: str, plugin: str, distribution: str, version: str, registered: list[ComponentInfo]
     ) -> Callable[[type[Component]], type[Component]]:
         base = BASE_OF_KIND[kind]
 
         def register(cls: type[Component]) -> type[Component]:
             if not (isinstance(cls, type) and issubclass(cls, base)):
-                raise PluginError(f"plugin {plugin} registered {cls!r} as a {kind}, but it is not a {base.__name__}")
+                raise PluginError(f"registered {cls!r} as a {kind}, but it is not a {base.__name__}")
             if not cls.name:
-                raise PluginError(f"plugin {plugin} registered {cls.__name__} without a name")
-            if cls.name in self.blocked:
-                return cls
-            previous = found[kind].get(cls.name)
-            if previous is not None and previous.cls is not cls:
-                raise PluginError(
-                    f"two plugins register the {kind} '{cls.name}': {previous.plugin} ({previous.distribution}) "
-                    f"and {plugin} ({distribution}); uninstall one or block it with NASX_BLOCK_PLUGINS"
-                )
-            found[kind][cls.name] = ComponentInfo(kind, cls.name, cls, plugin, distribution, version)
+                raise PluginError(f"registered {cls.__name__} without a name")
+            problem = declaration_problem(cls)
+            if problem:
+                raise PluginError(problem)
+            if cls.name not in self.blocked:
+                registered.append(ComponentInfo(kind, cls.name, cls, plugin, distribution, version))
             return cls
 
         return register
 
     def get(self, kind: str, name: str) -> type[Component]:
-        """The component class of this kind and name, or a NasxError suggesting close names."""
+        """The component class of this kind and name; a NasxError naming the claimants of a conflicting name, or
+        suggesting close names for an unknown one."""
         table = self.components()[kind]
+        if name in self._conflicts[kind]:
+            raise NasxError(self._conflicts[kind][name].message())
         if name not in table:
             raise unknown_name(kind, name, table)
         return table[name].cls

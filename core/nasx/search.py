@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -33,8 +34,15 @@ class Budget:
     def __post_init__(self) -> None:
         for name in ("max_evals", "max_time", "max_wall"):
             value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise NasxError(f"--{name.replace('_', '-')} must be positive, got {value}")
+            option = "--" + name.replace("_", "-")
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise NasxError(f"{option} must be a number, got {value!r}")
+            if name == "max_evals" and not isinstance(value, int):
+                raise NasxError(f"{option} must be a whole number, got {value!r}")
+            if not math.isfinite(value) or value <= 0:
+                raise NasxError(f"{option} must be positive and finite, got {value}")
         if self.max_evals is None and self.max_time is None and self.max_wall is None:
             raise NasxError("a search needs a budget: --max-evals, --max-time or --max-wall")
 

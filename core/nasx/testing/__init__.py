@@ -1,1 +1,1 @@
-"""Reusable test suites and fixtures for nasx components (import from tests only; needs pytest)."""
+"""Reusable test suites and fixtures for nasx components (running the suites needs pytest; importing them does not)."""

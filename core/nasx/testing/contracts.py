@@ -4,6 +4,8 @@
         @pytest.fixture
         def space(self):
             return MySpace(dataset="cifar10")
+
+Importing this module does not need pytest; running the checks does (they import it themselves).
 """
 
 from __future__ import annotations
@@ -11,21 +13,45 @@ from __future__ import annotations
 import math
 import random
 
-import pytest
-
 from nasx.errors import InvalidGenotype
 from nasx.evaluator import Evaluator
 from nasx.interfaces import EnumerableSpace, EvolvableSpace, Proxy, Space
 from nasx.search import Budget, SearchContext, run_search
 
 
+def _skip(reason: str) -> None:
+    import pytest
+
+    pytest.skip(reason)
+
+
+def _is_positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
 class SpaceContract:
     """Needs a ``space`` fixture (a Space instance)."""
 
     samples = 25
+    #: genotypes whose networks are built and run (building is the slow part).
+    network_samples = 3
 
     def test_is_a_space(self, space):
         assert isinstance(space, Space) and space.name and space.dataset in space.datasets
+
+    def test_declares_well_typed_facts(self, space):
+        shape = space.input_shape  # a property: a method here would give a bound method, not a tuple
+        assert isinstance(shape, tuple) and len(shape) == 3, f"input_shape {shape!r} is not (C, H, W)"
+        assert all(_is_positive_int(side) for side in shape), f"input_shape {shape!r} needs positive ints"
+        assert _is_positive_int(space.num_classes), f"num_classes {space.num_classes!r} is not a positive int"
+        assert isinstance(space.datasets, tuple) and all(isinstance(d, str) for d in space.datasets), (
+            f"datasets {space.datasets!r} is not a tuple of names")
+        assert space.dataset in space.datasets
+        assert isinstance(space.version, str) and space.version, "version must be a non-empty string"
+        assert isinstance(space.default_dataset, str)
+        assert not space.default_dataset or space.default_dataset in space.datasets, (
+            f"default_dataset {space.default_dataset!r} is not one of datasets")
+        assert isinstance(space.cost_is_exact, bool)
 
     def test_sample_round_trips(self, space):
         rng = random.Random(0)
@@ -41,6 +67,8 @@ class SpaceContract:
         assert nx.is_frozen(space.sample(random.Random(0)))
 
     def test_malformed_string_is_rejected(self, space):
+        import pytest
+
         with pytest.raises(InvalidGenotype):
             space.decode("this is not an architecture")
 
@@ -55,7 +83,7 @@ class SpaceContract:
 
     def test_mutation_and_crossover_give_valid_genotypes(self, space):
         if not isinstance(space, EvolvableSpace):
-            pytest.skip("not an evolvable space")
+            _skip("not an evolvable space")
         rng = random.Random(3)
         for _ in range(self.samples):
             a, b = space.sample(rng), space.sample(rng)
@@ -66,31 +94,83 @@ class SpaceContract:
 
     def test_enumeration_is_consistent(self, space):
         if not isinstance(space, EnumerableSpace):
-            pytest.skip("not an enumerable space")
+            _skip("not an enumerable space")
         rng = random.Random(5)
         for index in rng.sample(range(len(space)), min(20, len(space))):
             assert space.index_of(space.genotype_at(index)) == index
+
+    def built_networks(self, space):
+        """(genotype, network) for a few sampled genotypes; skips for a space without networks or without torch."""
+        import pytest
+
+        pytest.importorskip("torch")
+        rng = random.Random(13)
+        networks = []
+        for _ in range(self.network_samples):
+            genotype = space.sample(rng)
+            try:
+                networks.append((genotype, space.build(genotype)))
+            except NotImplementedError as reason:
+                pytest.skip(f"space '{space.name}' builds no networks: {reason}")
+        return networks
+
+    def test_networks_give_one_logit_per_class(self, space):
+        networks = self.built_networks(space)
+        import torch
+
+        for genotype, network in networks:
+            with torch.no_grad():
+                logits = network.eval()(torch.zeros(2, *space.input_shape))
+            assert tuple(logits.shape) == (2, space.num_classes), space.encode(genotype)
+
+    def test_exact_cost_counts_the_networks_parameters(self, space):
+        if not space.cost_is_exact:
+            _skip("the space does not declare its cost exact")
+        for genotype, network in self.built_networks(space):
+            count = sum(p.numel() for p in network.parameters())
+            # compared in whole parameters: exact up to the float rounding of a count given in millions
+            assert abs(space.cost(genotype).params_m * 1e6 - count) < 0.5, (space.encode(genotype), count)
+
+
+def _same_score(first: float, second: float) -> bool:
+    """Two evaluations agree: both NaN, equal (infinities included), or equal up to float rounding."""
+    if math.isnan(first) or math.isnan(second):
+        return math.isnan(first) and math.isnan(second)
+    return first == second or math.isclose(first, second, rel_tol=1e-9)
 
 
 class ProxyContract:
     """Needs ``proxy`` (a Proxy instance), ``space`` and ``batch`` fixtures (batch may be None)."""
 
+    #: genotypes tried to find one with a finite score.
+    finite_samples = 5
+
     def test_declares_its_traits(self, proxy):
         assert isinstance(proxy, Proxy) and proxy.name
         assert isinstance(proxy.higher_is_better, bool)
+        for trait in ("needs_data", "needs_labels", "needs_gradients", "needs_network"):
+            assert isinstance(getattr(proxy, trait), bool), trait
+        assert isinstance(proxy.version, str) and proxy.version, "version must be a non-empty string"
 
-    def test_scores_are_finite_and_reproducible(self, proxy, space, batch):
+    def test_scores_are_floats_and_reproducible(self, proxy, space, batch):
         evaluator = Evaluator(space, [proxy], batch, init_seed=0)
         genotype = space.sample(random.Random(11))
         first = evaluator.evaluate(genotype).scores[proxy.name]
-        evaluator.cache.db.execute("DELETE FROM scores")
+        evaluator.cache.db.execute("DELETE FROM scores")  # the second score is computed again, not replayed
         second = evaluator.evaluate(genotype).scores[proxy.name]
-        assert math.isfinite(first)
-        assert first == pytest.approx(second, rel=1e-9)
+        assert isinstance(first, float)
+        assert _same_score(first, second), (first, second)
+
+    def test_some_sampled_genotype_scores_finitely(self, proxy, space, batch):
+        # NaN is allowed for degenerate networks, but a proxy that is never finite ranks nothing
+        evaluator = Evaluator(space, [proxy], batch, init_seed=0)
+        rng = random.Random(17)
+        scores = (evaluator.evaluate(space.sample(rng)).scores[proxy.name] for _ in range(self.finite_samples))
+        assert any(math.isfinite(score) for score in scores), f"no finite score on {self.finite_samples} genotypes"
 
     def test_leaves_weights_unchanged(self, proxy, space, batch):
         if not proxy.needs_network:
-            pytest.skip("genotype proxy")
+            _skip("genotype proxy")
         import torch
 
         network = space.build(space.sample(random.Random(2)))
@@ -98,6 +178,94 @@ class ProxyContract:
         proxy.score_network(network, batch.take(proxy.batch_size) if proxy.needs_data else None, space)
         for name, value in network.named_parameters():
             assert torch.equal(before[name], value), name
+
+
+def _pairwise_order(values):
+    """Sign of every pairwise difference (0 where the two are equal up to float rounding)."""
+    import numpy as np
+
+    values = np.asarray(values, dtype=float)
+    difference = values[:, None] - values[None, :]
+    ties = np.isclose(values[:, None], values[None, :], rtol=1e-12, atol=1e-12)
+    return np.where(ties, 0, np.sign(difference))
+
+
+class CombinerContract:
+    """Needs ``combiner`` (a Combiner instance)."""
+
+    # distinct scores of both signs, in no particular order
+    column = (3.5, -2.0, 0.0, 7.25, 1.0, -0.5)
+    # two proxies, the second one lower-is-better
+    clean = ((700.0, 3.0), (720.0, 1.0), (710.0, 2.0), (690.0, 0.5), (705.0, 4.0))
+    directions = (True, False)
+
+    def test_gives_one_float_per_row(self, combiner):
+        import numpy as np
+
+        for rows, columns in ((0, 2), (1, 1), (1, 3), (6, 2)):  # no rows: a search that scored nothing
+            scores = np.random.default_rng(rows + columns).normal(size=(rows, columns))
+            fitness = combiner.combine(scores, [True] * columns)
+            assert isinstance(fitness, np.ndarray) and fitness.shape == (rows,), (rows, columns)
+            assert np.issubdtype(fitness.dtype, np.floating), f"fitness of dtype {fitness.dtype}, not float"
+
+    def test_leaves_its_input_unchanged(self, combiner):
+        import numpy as np
+
+        scores = np.array([[1.0, np.nan], [2.0, 5.0], [np.inf, 4.0]])
+        copy = scores.copy()
+        combiner.combine(scores, [True, False])
+        assert np.array_equal(scores, copy, equal_nan=True), "combine changed the scores it was given"
+
+    def test_follows_each_proxys_direction(self, combiner):
+        import numpy as np
+
+        scores = np.array(self.column).reshape(-1, 1)
+        order = np.argsort(scores[:, 0])  # rows from the lowest score to the highest
+        increasing = combiner.combine(scores, [True])[order]
+        decreasing = combiner.combine(scores, [False])[order]
+        assert np.all(np.diff(increasing) > 0), "higher_is_better: fitness must grow with the score"
+        assert np.all(np.diff(decreasing) < 0), "lower is better: fitness must fall as the score grows"
+
+    def test_a_row_better_on_every_proxy_is_not_less_fit(self, combiner):
+        import numpy as np
+
+        scores = np.array(self.clean)
+        better = scores[1] + np.array([1.0, -1.0])  # higher on the first proxy, lower on the second
+        fitness = combiner.combine(np.vstack([scores, better]), self.directions)
+        assert fitness[-1] >= fitness[1]
+
+    def test_non_finite_scores_do_not_poison_others(self, combiner):
+        import numpy as np
+
+        clean = np.array(self.clean)
+        expected = _pairwise_order(combiner.combine(clean, self.directions))
+        nan, inf = math.nan, math.inf
+        worthless = np.array([[nan, nan], [inf, -inf], [-inf, inf], [nan, inf]])  # no finite score at all
+        fitness = combiner.combine(np.vstack([clean, worthless]), self.directions)
+        kept = fitness[: len(clean)]
+        assert np.all(np.isfinite(kept)), f"non-finite scores made other rows' fitness non-finite: {kept}"
+        assert np.array_equal(_pairwise_order(kept), expected), "non-finite scores changed the others' order"
+        assert np.all(fitness[len(clean):] <= kept.min()), f"a row without finite scores beats one: {fitness}"
+        for bad in (nan, inf, -inf):
+            mixed = combiner.combine(np.vstack([clean, [[bad, 2.5], [704.0, bad]]]), self.directions)
+            assert np.all(np.isfinite(mixed[: len(clean)])), f"a {bad} score made other rows' fitness non-finite"
+            for higher_is_better in (True, False):
+                # on its own proxy a non-finite score is the worst, and leaves the finite ones' order alone
+                column = np.array([*clean[:, 0], bad, 704.0]).reshape(-1, 1)
+                finite = np.isfinite(column[:, 0])
+                single = combiner.combine(column, [higher_is_better])
+                assert np.all(single[~finite] <= single[finite].min()), (bad, higher_is_better, single)
+                alone = combiner.combine(column[finite], [higher_is_better])
+                assert np.array_equal(_pairwise_order(single[finite]), _pairwise_order(alone)), (bad, single)
+
+    def test_is_invariant_to_row_order(self, combiner):
+        import numpy as np
+
+        scores = np.vstack([np.array(self.clean), [[math.nan, 2.0], [700.0, 3.0]]])  # a NaN and a tie
+        permutation = np.random.default_rng(0).permutation(len(scores))
+        fitness = combiner.combine(scores, self.directions)
+        permuted = combiner.combine(scores[permutation], self.directions)
+        assert np.allclose(permuted, fitness[permutation], equal_nan=True), "a row's fitness depends on its position"
 
 
 class SearcherContract:
@@ -150,7 +318,10 @@ class SearcherContract:
 
 
 class SumCombiner:
-    """Fitness = sum of oriented scores; enough for the toy space (a searcher contract must not need plugins)."""
+    """Fitness = sum of oriented scores; enough for the toy space (a searcher contract must not need plugins).
+
+    It does not pass CombinerContract (a NaN score makes its row's fitness NaN): the toy scores are always finite.
+    """
 
     name = "toy-sum"
 

@@ -56,7 +56,7 @@ class BitSpace(EvolvableSpace, EnumerableSpace):
         return self.from_bits(int(c) for c in text)
 
     def build(self, genotype):
-        raise InvalidGenotype("toy genotypes have no network")
+        raise NotImplementedError("toy genotypes have no network; only genotype proxies score them")
 
     def cost(self, genotype) -> Cost:
         ones = sum(self.bits(genotype))

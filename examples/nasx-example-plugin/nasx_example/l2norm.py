@@ -2,6 +2,7 @@
 
 from nasx import Proxy
 from nasx.hookspecs import hookimpl
+from nasx.options import positive
 
 
 class L2Norm(Proxy):
@@ -9,6 +10,7 @@ class L2Norm(Proxy):
     summary = "L2 norm of the initialised conv and linear weights (an example plugin)"
     higher_is_better = True
     defaults = {"repeats": 1}
+    option_checks = {"repeats": positive}  # checked when the proxy is built: -o example-l2norm.repeats=0 is refused
 
     def score_network(self, network, batch, space) -> float:
         import torch  # imported when scoring, so listing plugins stays fast

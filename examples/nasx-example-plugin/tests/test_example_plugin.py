@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from nasx.testing.contracts import ProxyContract
+
 HERE = Path(__file__).resolve().parents[1]
 
 
@@ -52,3 +54,28 @@ def test_can_be_blocked(site):
     finally:
         del os.environ["NASX_BLOCK_PLUGINS"]
     assert "example-l2norm" not in {r["name"] for r in json.loads(done.stdout)}
+
+
+@pytest.fixture(scope="module")
+def l2norm_class():
+    """The proxy class from the source folder (the plugin is not installed in the test environment)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(HERE))
+        from nasx_example.l2norm import L2Norm
+    return L2Norm
+
+
+class TestL2NormContract(ProxyContract):
+    @pytest.fixture
+    def proxy(self, l2norm_class):
+        return l2norm_class()
+
+    @pytest.fixture
+    def space(self):
+        from nasx_nats.tss import NatsTopologySpace
+
+        return NatsTopologySpace(dataset="cifar10")
+
+    @pytest.fixture
+    def batch(self):
+        return None  # the proxy needs no data

@@ -30,6 +30,7 @@ class NatsSizeSpace(EvolvableSpace, EnumerableSpace):
     datasets: ClassVar[tuple[str, ...]] = tuple(DATASETS)
     default_dataset = "cifar10"
     version = "1"  # bump when the networks or the genotype encoding change
+    cost_is_exact = True  # cost() counts every parameter of build()
     defaults = {"benchmark_dir": ""}
 
     # genotype <-> channels ----------------------------------------------------------------------

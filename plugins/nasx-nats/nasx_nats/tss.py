@@ -67,6 +67,7 @@ class NatsTopologySpace(EvolvableSpace, EnumerableSpace):
     datasets: ClassVar[tuple[str, ...]] = tuple(DATASETS)
     default_dataset = "cifar10"
     version = "1"  # bump when the networks or the genotype encoding change
+    cost_is_exact = True  # cost() counts every parameter of build()
     defaults = {"benchmark_dir": ""}
 
     # genotype <-> genes -------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from nasx.errors import InvalidGenotype, NasxError
 from nasx.genotype import frozen
 from nasx.hookspecs import hookimpl
 from nasx.interfaces import Cost, EvolvableSpace
+from nasx.options import one_of
 from nasx_nb101.cell import (INPUT, INPUT_SIDE, MAX_VERTICES, NUM_CLASSES, OPS, OUTPUT, module_hash,
                              params_and_flops, problem, prune)
 
@@ -32,14 +33,11 @@ class Nb101Space(EvolvableSpace):
     datasets: ClassVar[tuple[str, ...]] = ("cifar10",)
     default_dataset = "cifar10"
     version = "1"  # bump when the networks or the genotype encoding change
+    cost_is_exact = True  # cost() counts every parameter of build()
     # "specs": NAS-Bench-101's own random specifications (no data needed; favours small cells);
     # "cells": uniform over the benchmark's 423624 cells, drawn from nb101.csv.gz in $NASX_DATA.
     defaults = {"sampling": "specs"}
-
-    def __init__(self, dataset: str, **options) -> None:
-        super().__init__(dataset, **options)
-        if self.options["sampling"] not in ("specs", "cells"):
-            raise NasxError(f"nb101: sampling must be 'specs' or 'cells', not {self.options['sampling']!r}")
+    option_checks = {"sampling": one_of("specs", "cells")}
 
     # genotype <-> cell ---------------------------------------------------------------------------
     @staticmethod

@@ -6,10 +6,27 @@ from __future__ import annotations
 import copy
 
 from nasx.interfaces import Proxy
+from nasx.options import non_negative, positive
 from nasx_proxies._common import ProxyPlugin
 
 #: (w1, w2) per space, from the paper; spaces not listed use NB201's pair.
 DEFAULT_WEIGHTS = {"nats-tss": (1e-7, 1.0), "nats-sss": (1e-7, 1.0), "nb101": (1e-4, 10.0)}
+
+
+def _weight_pair(text: str) -> tuple[float, float] | None:
+    """The pair 'w1,w2' as two floats, or None when ``text`` is not two numbers."""
+    try:
+        first, second = (float(part) for part in text.split(","))
+    except ValueError:
+        return None
+    return first, second
+
+
+def _empty_or_weight_pair(value: str) -> str | None:
+    """Check of the ``weights`` option: empty (the space's pair from the paper) or two numbers 'w1,w2'."""
+    if not value.strip() or _weight_pair(value) is not None:
+        return None
+    return "must be two numbers 'w1,w2' (or empty for the space's pair)"
 
 
 class Epsilon(Proxy):
@@ -17,19 +34,20 @@ class Epsilon(Proxy):
     summary = "Mean |difference| of min-max normalised outputs under two constant weights, over their mean"
     needs_data = True
     defaults = {"batch_size": 256, "weights": "", "double": False, "repeats": 1}
+    # batch_size 0: the whole input batch
+    option_checks = {"batch_size": non_negative, "weights": _empty_or_weight_pair, "repeats": positive}
     version = "2"  # 2: channels-last layout (same values up to float32 rounding, about twice as fast on a CPU)
 
     def weights_for(self, space) -> tuple[float, float]:
         text = str(self.options["weights"]).strip()
         if not text:
             return DEFAULT_WEIGHTS.get(space.name, DEFAULT_WEIGHTS["nats-tss"])
-        from nasx.errors import NasxError
+        pair = _weight_pair(text)
+        if pair is None:  # options changed after the checks ran
+            from nasx.errors import NasxError
 
-        try:
-            first, second = (float(part) for part in text.split(","))
-        except ValueError:
-            raise NasxError(f"epsilon.weights must be two numbers 'w1,w2', got {text!r}") from None
-        return first, second
+            raise NasxError(f"epsilon.weights must be two numbers 'w1,w2', got {text!r}")
+        return pair
 
     def score_network(self, network, batch, space) -> float:
         """As in the paper: every weight tensor (convolutions, linear layers and BatchNorm scales) is set to the

@@ -8,6 +8,7 @@ per-weight (or per-activation) saliency over all convolution and linear layers. 
 from __future__ import annotations
 
 from nasx.interfaces import Proxy
+from nasx.options import non_negative, positive
 from nasx_proxies._common import ProxyPlugin, batch_loss, weight_layers
 
 
@@ -16,6 +17,7 @@ class _LossProxy(Proxy):
     needs_labels = True
     needs_gradients = True
     defaults = {"batch_size": 64, "repeats": 1}
+    option_checks = {"batch_size": non_negative, "repeats": positive}  # batch_size 0: the whole input batch
 
 
 def _weight_gradients(network, batch):

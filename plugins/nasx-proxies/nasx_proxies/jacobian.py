@@ -4,6 +4,7 @@ the images of a mini-batch are."""
 from __future__ import annotations
 
 from nasx.interfaces import Proxy
+from nasx.options import Check, positive
 from nasx_proxies._common import ProxyPlugin
 
 
@@ -13,6 +14,11 @@ class JacobCov(Proxy):
     needs_data = True
     needs_gradients = True
     defaults = {"batch_size": 64, "repeats": 1}
+    # a correlation matrix needs at least two images
+    option_checks = {
+        "batch_size": Check(lambda size: size == 0 or size >= 2, "0 (the whole input batch) or at least 2"),
+        "repeats": positive,
+    }
     #: keeps the score finite when an eigenvalue is zero, as in the reference definition
     REGULARISER = 1e-5
 

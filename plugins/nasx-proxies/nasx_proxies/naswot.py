@@ -6,6 +6,7 @@ import weakref
 
 from nasx.hookspecs import hookimpl
 from nasx.interfaces import Proxy
+from nasx.options import non_negative, positive
 
 
 class NASWOT(Proxy):
@@ -13,6 +14,7 @@ class NASWOT(Proxy):
     summary = "log|det| of the Hamming kernel of binary ReLU codes over a mini-batch"
     needs_data = True
     defaults = {"batch_size": 64, "repeats": 3}
+    option_checks = {"batch_size": non_negative, "repeats": positive}  # batch_size 0: the whole input batch
 
     def score_network(self, network, batch, space) -> float:
         import torch

@@ -10,6 +10,7 @@ average pool of each reduction block's shortcut, and the global average pool bef
 from __future__ import annotations
 
 from nasx.interfaces import Proxy
+from nasx.options import non_negative, positive
 from nasx_proxies._common import ProxyPlugin
 
 POOLING = ("AvgPool1d", "AvgPool2d", "AvgPool3d", "MaxPool1d", "MaxPool2d", "MaxPool3d",
@@ -23,6 +24,8 @@ class NoiseImmunity(Proxy):
     higher_is_better = False
     needs_data = True
     defaults = {"batch_size": 64, "noise_std": 1.0, "noise_seed": 0, "repeats": 1}
+    # batch_size 0: the whole input batch; any int seeds the noise
+    option_checks = {"batch_size": non_negative, "noise_std": non_negative, "repeats": positive}
 
     def score_network(self, network, batch, space) -> float:
         import torch

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 
 from nasx.interfaces import Proxy
+from nasx.options import positive
 from nasx_proxies._common import ProxyPlugin, remove_batchnorm
 
 
@@ -60,6 +61,7 @@ class LogSynflow(Proxy):
     summary = "FreeREA's LogSynflow: sum of theta * log(dR/dtheta + 1), BatchNorm bypassed, double precision"
     needs_gradients = True
     defaults = {"repeats": 3}
+    option_checks = {"repeats": positive}
 
     def score_network(self, network, batch, space) -> float:
         return synflow_score(network, space.input_shape, use_log=True)
@@ -70,6 +72,7 @@ class Synflow(Proxy):
     summary = "SynFlow: sum of theta * dR/dtheta with absolute weights and an all-ones input"
     needs_gradients = True
     defaults = {"repeats": 3}
+    option_checks = {"repeats": positive}
 
     def score_network(self, network, batch, space) -> float:
         return synflow_score(network, space.input_shape, use_log=False)
@@ -79,6 +82,7 @@ class PathNorm(Proxy):
     name = "pathnorm"
     summary = "Path norm: sqrt of the sum over input-output paths of the product of squared weights"
     defaults = {"repeats": 3}
+    option_checks = {"repeats": positive}
 
     def score_network(self, network, batch, space) -> float:
         return path_norm(network, space.input_shape)

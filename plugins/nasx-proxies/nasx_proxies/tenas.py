@@ -4,6 +4,7 @@ number of linear regions the network cuts its input into."""
 from __future__ import annotations
 
 from nasx.interfaces import Proxy
+from nasx.options import non_negative, positive
 from nasx_proxies._common import ProxyPlugin
 
 
@@ -15,6 +16,7 @@ class NTK(Proxy):
     needs_gradients = True
     # One backward pass per image makes the NTK the costliest proxy; 32 images halve the cost of a 64-image batch.
     defaults = {"batch_size": 32, "repeats": 1}
+    option_checks = {"batch_size": non_negative, "repeats": positive}  # batch_size 0: the whole input batch
 
     def score_network(self, network, batch, space) -> float:
         import torch
@@ -51,6 +53,7 @@ class LinearRegions(Proxy):
     needs_data = True
     # patch 0: the space's default side, the smallest its networks accept (NAS-Bench-101 pools twice by 2x2).
     defaults = {"samples": 1000, "patch": 0, "repeats": 1}
+    option_checks = {"samples": positive, "patch": non_negative, "repeats": positive}
     default_patch = {"nb101": 4}
 
     def score_network(self, network, batch, space) -> float:

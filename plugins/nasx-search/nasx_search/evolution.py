@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import deque
 
 from nasx.interfaces import EvolvableSpace, Searcher
+from nasx.options import positive
 from nasx.search import SearchContext
 from nasx_search._register import SearcherPlugin
 
@@ -39,6 +40,7 @@ class FreeREA(Searcher):
     summary = "FreeREA: aging tournament, 2 parents, 2 mutants + 1 crossover child, keep the best N"
     requires = EvolvableSpace
     defaults = {"population_size": 25, "sample_size": 5, "patience": 200}
+    option_checks = {"population_size": positive, "sample_size": positive, "patience": positive}
 
     def search(self, context: SearchContext) -> None:
         space, rng = context.space, context.rng
@@ -81,6 +83,7 @@ class RegularizedEvolution(Searcher):
     summary = "Regularized (aging) evolution: one parent, one mutant per step, the oldest dies"
     requires = EvolvableSpace
     defaults = {"population_size": 25, "sample_size": 5, "patience": 200}
+    option_checks = {"population_size": positive, "sample_size": positive, "patience": positive}
 
     def search(self, context: SearchContext) -> None:
         size = self.options["population_size"]

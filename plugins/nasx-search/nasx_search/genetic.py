@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from nasx.interfaces import EvolvableSpace, Searcher
+from nasx.options import in_range, positive, probability
 from nasx.search import SearchContext
 from nasx_search._register import SearcherPlugin
 from nasx_search.evolution import draw_new, evaluate_is_new
@@ -22,6 +23,8 @@ class GeneticAlgorithm(Searcher):
     requires = EvolvableSpace
     defaults = {"population_size": 20, "tournament_size": 2, "crossover_rate": 0.9, "mutation_rate": 0.5,
                 "patience": 50}
+    option_checks = {"population_size": positive, "tournament_size": positive, "crossover_rate": probability,
+                     "mutation_rate": probability, "patience": positive}
 
     def search(self, context: SearchContext) -> None:
         space, rng = context.space, context.rng
@@ -63,6 +66,9 @@ class SimulatedAnnealing(Searcher):
     requires = EvolvableSpace
     defaults = {"initial_temperature": 0.1, "cooling": 0.97, "final_temperature": 0.001, "patience": 200,
                 "restart": True}
+    # the temperatures divide the fitness change, so neither may be 0; cooling 0 drops at once to the final one
+    option_checks = {"initial_temperature": positive, "cooling": in_range(0, 1), "final_temperature": positive,
+                     "patience": positive}
 
     def search(self, context: SearchContext) -> None:
         patience = self.options["patience"]

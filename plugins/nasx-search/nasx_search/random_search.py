@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from nasx.hookspecs import hookimpl
 from nasx.interfaces import Searcher
+from nasx.options import non_negative, positive
 from nasx.search import SearchContext
 
 
@@ -11,6 +12,7 @@ class RandomSearch(Searcher):
     name = "random"
     summary = "Random search: score N random feasible architectures (0 = until the budget ends), keep the best"
     defaults = {"n": 0, "patience": 1000}
+    option_checks = {"n": non_negative, "patience": positive}  # n 0: until the budget ends
 
     def search(self, context: SearchContext) -> None:
         wanted, patience = self.options["n"], self.options["patience"]

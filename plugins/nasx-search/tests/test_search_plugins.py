@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from nasx.testing.contracts import SearcherContract
+from nasx.testing.contracts import CombinerContract, SearcherContract
 from nasx_search.combiners import FreeREACombiner, LogRankCombiner, RankCombiner
 from nasx_search.evolution import AssistedREA, FreeREA, RegularizedEvolution
 from nasx_search.exhaustive import Exhaustive
@@ -32,6 +32,13 @@ class TestExhaustive(SearcherContract):
         # index order reaches the all-ones genotype last: the whole space is the budget it needs
         result = run_search(searcher, self.make_context(Budget(max_evals=256)))
         assert result.arch == "1" * 8
+
+
+@pytest.mark.parametrize("combiner_class", [FreeREACombiner, RankCombiner, LogRankCombiner])
+class TestCombiners(CombinerContract):
+    @pytest.fixture
+    def combiner(self, combiner_class):
+        return combiner_class()
 
 
 def test_random_search_scores_n():
