@@ -4,7 +4,7 @@ Run by hand (takes about half an hour on 2 cores):
 
     NASX_DATA=../shared/data python benchmarks/freerea_nats.py --out benchmarks/results/freerea_nats.json
 
-Each search is ``nasx run`` with FreeREA's defaults (N=25, n=5, naswot + logsynflow + skip, 3 initialisations
+Each search is ``nasx.run`` with FreeREA's defaults (N=25, n=5, naswot + logsynflow + skip, 3 initialisations
 per score) and a budget of 45 recorded compute seconds, the paper's time budget. Scores are cached across seeds
 in one cache file, so a replayed score is charged the time it took when first computed.
 """
@@ -16,7 +16,6 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,16 +24,20 @@ from pathlib import Path
 DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
 
 
-def search(dataset: str, seed: int, data_dir: str, cache: str, budget: str) -> dict:
-    images = ["--images", str(Path(data_dir) / "cifar10_test_512_jpeg.npz")] if dataset == "cifar10" else []
-    with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        command = [
-            "nasx", "run", "--space", "nats-tss", "--dataset", dataset, "--proxy", "naswot", "--proxy", "logsynflow",
-            "--proxy", "skip", "--search", "freerea", "--seed", str(seed), *budget.split(), "--data-dir", data_dir,
-            "--cache", cache, "--out", out.name, "--quiet", *images,
-        ]
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-        return json.loads(Path(out.name).read_text())
+def search(dataset: str, seed: int, data_dir: str, cache: str, budget: dict) -> dict:
+    import nasx
+
+    images = Path(data_dir) / "cifar10_test_512_jpeg.npz" if dataset == "cifar10" else None
+    result = nasx.run(space="nats-tss", dataset=dataset, proxies=["naswot", "logsynflow", "skip"], search="freerea",
+                      seed=seed, data_dir=data_dir, cache=cache, images=images, **budget)
+    return result.to_dict()
+
+
+def parse_budget(text: str) -> dict:
+    """'--max-time 45' -> {'max_time': 45.0}"""
+    words = text.split()
+    return {flag.lstrip("-").replace("-", "_"): (int(value) if flag == "--max-evals" else float(value))
+            for flag, value in zip(words[::2], words[1::2])}
 
 
 def proxy_costs(data_dir: str, count: int = 40) -> dict:
@@ -75,7 +78,7 @@ def main() -> None:
         cache = str(Path(scratch) / "scores.sqlite")
         for dataset in args.datasets:
             for seed in range(args.seeds):
-                run = search(dataset, seed, data_dir, cache, args.budget)
+                run = search(dataset, seed, data_dir, cache, parse_budget(args.budget))
                 run.pop("history")
                 results["runs"].append(run)
                 print(dataset, seed, run["test_accuracy"], run["evaluated"], round(run["wall_seconds"], 1),

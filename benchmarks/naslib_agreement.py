@@ -23,9 +23,7 @@ from pathlib import Path
 
 from scipy.stats import spearmanr
 
-from nasx.data import load_images, synthetic_batch
-from nasx.evaluator import Evaluator, ScoreCache
-from nasx.plugins import Plugins
+import nasx
 
 COLUMNS = {"snip": "snip", "grasp": "grasp", "fisher": "fisher", "grad_norm": "grad_norm", "jacob_cov": "jacov",
            "synflow": "synflow", "naswot": "nwot"}
@@ -42,28 +40,22 @@ def main() -> None:
     with gzip.open(data / "naslib_zc_nb201_subset.csv.gz", "rt") as handle:
         rows = [row for row in csv.DictReader(handle) if row["dataset"] == args.dataset]
     rows = rows[: args.limit or None]
-    plugins = Plugins()
-    space = plugins.get("space", "nats-tss")(dataset=args.dataset)
-    proxies = [plugins.get("proxy", name)(**({"repeats": 1} if name in ("synflow", "naswot") else {}))
-               for name in COLUMNS]
-    if args.dataset == "cifar10":
-        batch = load_images(data / "cifar10_test_512_jpeg.npz", "cifar10")
-    else:
-        batch = synthetic_batch(space.input_shape, space.num_classes)
-    evaluator = Evaluator(space, proxies, batch, ScoreCache(args.cache), init="pytorch")
-    ours = [evaluator.evaluate(space.decode(row["arch"])) for row in rows]
-    report = {"dataset": args.dataset, "cells": len(rows), "input": batch.identity, "init": "pytorch", "proxies": {}}
-    for proxy in proxies:
-        pairs = [(e.scores[proxy.name], float(r[COLUMNS[proxy.name]] or "nan")) for e, r in zip(ours, rows)]
+    images = data / "cifar10_test_512_jpeg.npz" if args.dataset == "cifar10" else None
+    ours = nasx.score([row["arch"] for row in rows], dataset=args.dataset, proxies=list(COLUMNS), images=images,
+                      init="pytorch", cache=args.cache, options={"synflow.repeats": 1, "naswot.repeats": 1})
+    report = {"dataset": args.dataset, "cells": len(rows), "input": str(images) if images else "synthetic",
+              "init": "pytorch", "proxies": {}}
+    for name in COLUMNS:
+        pairs = [(e["scores"][name], float(r[COLUMNS[name]] or "nan")) for e, r in zip(ours, rows)]
         finite = [(a, b) for a, b in pairs if math.isfinite(a) and math.isfinite(b)]
-        report["proxies"][proxy.name] = {
+        report["proxies"][name] = {
             "spearman": spearmanr(*zip(*finite))[0],
             "pairs": len(finite),
             "non_finite_ours": sum(not math.isfinite(a) for a, _ in pairs),
             "non_finite_naslib": sum(not math.isfinite(b) for _, b in pairs),
-            "median_seconds": statistics.median(e.seconds[proxy.name] for e in ours),
+            "median_seconds": statistics.median(e["seconds"][name] for e in ours),
         }
-        print(f"{proxy.name:10s} Spearman {report['proxies'][proxy.name]['spearman']:.3f} on {len(finite)} cells")
+        print(f"{name:10s} Spearman {report['proxies'][name]['spearman']:.3f} on {len(finite)} cells")
     Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
 
 
