@@ -47,6 +47,17 @@ def scoring_options(command):
         click.option("--no-cache", is_flag=True, help="Do not read or write the score cache."),
         click.option("-o", "option_pairs", multiple=True, metavar="[COMPONENT.]NAME=VALUE",
                      help="Component option, e.g. -o naswot.batch_size=32 or -o repeats=1 (repeatable)."),
+        click.option("--device", help="Where networks are scored: cpu, cuda, cuda:N, mps or auto "
+                     "[default: $NASX_DEVICE, else cpu]."),
+        click.option("--executor", default="serial", show_default=True,
+                     help="How scores are computed: serial (this process), process (local worker processes) "
+                     "or dask (a Dask cluster)."),
+        click.option("--workers", type=int, help="Worker processes of the process executor, or of dask's local "
+                     "cluster [default: one per core]."),
+        click.option("--threads", type=int, help="Torch threads per worker [default: 1 with process and dask; "
+                     "torch's default with serial]."),
+        click.option("--scheduler", metavar="tcp://HOST:8786",
+                     help="The Dask scheduler to use (--executor dask); without it a local cluster is started."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -140,6 +151,7 @@ def scoring_arguments(args: dict) -> dict:
         "init_seed": args.pop("init_seed"),
         "cache": False if no_cache else cache,
         "options": args.pop("option_pairs"),
+        **{name: args.pop(name) for name in ("device", "executor", "workers", "threads", "scheduler")},
     }
 
 
@@ -175,17 +187,20 @@ def run_command(ctx: click.Context, quiet: bool, **args) -> None:
 @cli.command("score")
 @click.option("--space", default="nats-tss", help=SPACE_HELP)
 @click.option("--dataset", help=DATASET_HELP)
-@click.option("--arch", "archs", multiple=True, required=True, help="Architecture string (repeatable).")
+@click.option("--arch", "archs", multiple=True, help="Architecture string (repeatable).")
+@click.option("--all", "all_archs", is_flag=True,
+              help="Every architecture of an enumerable space, in index order (resumes from the cache).")
 @click.option("--proxy", "proxies", multiple=True, required=True, help="Proxy to score with (repeatable).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @scoring_options
 @click.pass_context
-def score_command(ctx: click.Context, **args) -> None:
-    """Score given architectures with proxies; print costs and, with ground truth, test accuracy (JSON lines;
-    non-finite scores are null and named in "non_finite")."""
+def score_command(ctx: click.Context, quiet: bool, **args) -> None:
+    """Score given architectures (or --all) with proxies; print costs and, with ground truth, test accuracy (JSON
+    lines, in order; non-finite scores are null and named in "non_finite")."""
     from nasx import jsonio
     from nasx.api import iter_scores
 
-    for record in iter_scores(**scoring_arguments(args), **args, plugins=get_plugins(ctx)):
+    for record in iter_scores(**scoring_arguments(args), **args, progress=not quiet, plugins=get_plugins(ctx)):
         click.echo(jsonio.dumps(record))
 
 
@@ -269,6 +284,14 @@ def experiment_command(ctx: click.Context, quiet: bool, **args) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: every user error becomes one line on stderr and exit status 2."""
+    import logging
+
+    # warnings of the library (a failed score, say) as one line each, like the CLI's own
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("nasx: warning: %(message)s"))
+    logger = logging.getLogger("nasx")
+    logger.addHandler(handler)
+    logger.propagate = False
     try:
         cli.main(args=argv, prog_name="nasx", standalone_mode=False)
     except click.exceptions.Exit as done:

@@ -30,6 +30,7 @@ from nasx.options import check_all_used, option_table, options_for, parse_assign
 if TYPE_CHECKING:  # pragma: no cover
     from nasx.data import Batch
     from nasx.evaluator import Evaluator
+    from nasx.interfaces import Executor
     from nasx.plugins import Plugins
 
 DEFAULT_SPACE = "nats-tss"
@@ -189,12 +190,54 @@ def input_batch(space: Space, proxies: Sequence[Proxy], images: "str | os.PathLi
     return load_images(images, space.dataset)
 
 
-def evaluator(space: Space, proxies: Sequence[Proxy], images, init: str, init_seed: int, cache: CacheSpec) -> "Evaluator":
+def evaluator(space: Space, proxies: Sequence[Proxy], images, init: str, init_seed: int, cache: CacheSpec,
+              device: str = "cpu", executor: "Executor | None" = None) -> "Evaluator":
     from nasx.evaluator import Evaluator
 
     _check_int("--init-seed", init_seed)
     batch = input_batch(space, proxies, images)
-    return Evaluator(space, proxies, batch, open_cache(cache), init=init, init_seed=init_seed)
+    return Evaluator(space, proxies, batch, open_cache(cache), init=init, init_seed=init_seed, device=device,
+                     executor=executor)
+
+
+EXECUTOR_OPTIONS = {"workers": "--workers", "threads": "--threads", "scheduler": "--scheduler"}
+
+
+def make_executor(plugins: "Plugins", executor: ComponentSpec, workers: int | None = None,
+                  threads: int | None = None, scheduler: str | None = None) -> "Executor":
+    """An executor by name (``serial``, ``process``, ``dask``), class or instance, with the worker options that
+    were given; an option the executor does not have is an error (``--workers`` needs process or dask)."""
+    builder = ComponentBuilder(plugins, None)
+    resolved = builder.resolve("executor", executor)
+    given = {name: value for name, value in (("workers", workers), ("threads", threads), ("scheduler", scheduler))
+             if value is not None}
+    if not isinstance(resolved, type):
+        if given:
+            raise NasxError(f"{EXECUTOR_OPTIONS[next(iter(given))]} cannot change an executor given as an instance")
+        return resolved
+    for name in given:
+        if name not in resolved.defaults:
+            raise NasxError(f"{EXECUTOR_OPTIONS[name]}: the {resolved.name} executor has no {name} "
+                            f"(options: {', '.join(sorted(resolved.defaults)) or 'none'})")
+    return resolved(**given)
+
+
+class _Execution:
+    """The device and the executor of one call; closes an executor it made (not one it was given)."""
+
+    def __init__(self, plugins, device, executor, workers, threads, scheduler) -> None:
+        from nasx.scoring import resolve_device
+
+        self.device = resolve_device(device)
+        self.owned = not isinstance(executor, Component)
+        self.executor = make_executor(plugins, executor, workers, threads, scheduler)
+
+    def __enter__(self) -> "_Execution":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.owned:
+            self.executor.close()
 
 
 def _check_int(option: str, value: Any) -> None:
@@ -257,6 +300,8 @@ class RunResult:
     options: dict[str, dict[str, Any]]
     input: str | None
     init: dict[str, Any]
+    device: str = "cpu"
+    executor: str = "serial"
     test_accuracy: float | None = None
     optimum_arch: str | None = None
     optimum_accuracy: float | None = None
@@ -297,6 +342,11 @@ def run(
     options: Options = None,
     out: str | os.PathLike | None = None,
     progress: bool = False,
+    device: str | None = None,
+    executor: ComponentSpec = "serial",
+    workers: int | None = None,
+    threads: int | None = None,
+    scheduler: str | None = None,
     plugins: "Plugins | None" = None,
 ) -> RunResult:
     """Search ``space`` with the proxies' combined fitness and return the best architecture found.
@@ -304,6 +354,9 @@ def run(
     Budgets: ``max_evals`` distinct architectures (100 when no budget is given), ``max_time`` recorded compute
     seconds, ``max_wall`` wall-clock seconds. ``max_flops``/``max_params`` in millions; infeasible candidates are
     never scored. ``out`` also writes the result as JSON. ``progress`` shows a bar on a terminal's stderr.
+    ``device``: cpu (default, or ``$NASX_DEVICE``), cuda, cuda:N, mps or auto. ``executor``: serial (default),
+    process (``workers`` local processes) or dask (``scheduler`` address, else a local cluster of ``workers``);
+    ``threads``: torch threads per worker. The same seed gives the same result with any executor.
     """
     from nasx.search import Budget, SearchContext, run_search
 
@@ -317,15 +370,18 @@ def run(
                     max_wall=max_wall)
     chosen_constraints = constraints(plugins, max_flops, max_params)
     oracle = _oracle(built_space, data_dir)
-    scorer = evaluator(built_space, built_proxies, images, init, init_seed, cache)
-    bar = _SearchProgress(budget, enabled=progress)
-    context = SearchContext(built_space, scorer, built_combiner, chosen_constraints, budget, seed=seed,
-                            on_evaluation=bar.on_evaluation)
-    try:
-        with bar:
-            found = run_search(searcher, context)
-    finally:
-        scorer.cache.close()
+    with _Execution(plugins, device, executor, workers, threads, scheduler) as execution:
+        scorer = evaluator(built_space, built_proxies, images, init, init_seed, cache, execution.device,
+                           execution.executor)
+        bar = _SearchProgress(budget, enabled=progress)
+        context = SearchContext(built_space, scorer, built_combiner, chosen_constraints, budget, seed=seed,
+                                on_evaluation=bar.on_evaluation)
+        try:
+            with bar:
+                found = run_search(searcher, context)
+        finally:
+            scorer.close()
+        executor_description = execution.executor.describe()
     genotype = context.genotypes[found.key]
     result = RunResult(
         space=built_space.name, dataset=built_space.dataset, search=searcher.name,
@@ -340,10 +396,11 @@ def run(
         options={c.name: c.options for c in [built_space, *built_proxies, built_combiner, searcher] if c.options},
         input=scorer.batch.identity if scorer.batch is not None else None,
         init={"scheme": init, "seed": init_seed},
+        device=scorer.device, executor=executor_description,
         ground_truth=oracle.source if oracle is not None else None,
         history=[
             {"arch": e.arch, "scores": e.scores, "non_finite": jsonio.non_finite(e.scores), "seconds": e.seconds,
-             "cached": all(e.cached.values())}
+             "cached": all(e.cached.values()), "errors": e.errors}
             for e in found.history
         ],
     )
@@ -385,45 +442,85 @@ class _SearchProgress:
 
 
 def iter_scores(
-    archs: Sequence[str] | str,
+    archs: Sequence[str] | str = (),
     space: ComponentSpec = DEFAULT_SPACE,
     dataset: str | None = None,
     proxies: Sequence[ComponentSpec] | ComponentSpec = (),
+    all_archs: bool = False,
     data_dir: str | os.PathLike | None = None,
     images: "str | os.PathLike | Batch | None" = None,
     init: str = "kaiming",
     init_seed: int = 0,
     cache: CacheSpec = None,
     options: Options = None,
+    progress: bool = False,
+    device: str | None = None,
+    executor: ComponentSpec = "serial",
+    workers: int | None = None,
+    threads: int | None = None,
+    scheduler: str | None = None,
     plugins: "Plugins | None" = None,
 ) -> Iterator[dict[str, Any]]:
-    """``score``, one record at a time as each architecture is scored."""
+    """``score``, one record at a time, in order, as the architectures are scored. ``all_archs`` takes every
+    architecture of an enumerable space in official index order; scores are stored in the cache as they come, so
+    an interrupted run continues where it stopped."""
     plugins = _plugins(plugins)
     built_space, built_proxies, _ = components(plugins, space, dataset, proxies, {}, options)
     archs = [archs] if isinstance(archs, str) else list(archs)
-    if not archs:
-        raise NasxError("no architecture to score (--arch ARCH)")
-    genotypes = [built_space.decode(arch) for arch in archs]  # every string is checked before any work
+    if all_archs:
+        if archs:
+            raise NasxError("give architectures or --all, not both")
+        if not isinstance(built_space, EnumerableSpace):
+            raise NasxError(f"space '{built_space.name}' cannot be enumerated: --all needs an enumerable space")
+        genotypes: Sequence[nx.DiGraph] = _Enumeration(built_space)
+    else:
+        if not archs:
+            raise NasxError("no architecture to score (--arch ARCH, or --all)")
+        genotypes = [built_space.decode(arch) for arch in archs]  # every string is checked before any work
     oracle = _oracle(built_space, data_dir)
-    scorer = evaluator(built_space, built_proxies, images, init, init_seed, cache)
-    try:
-        for genotype in genotypes:
-            evaluation = scorer.evaluate(genotype)
-            cost = built_space.cost(genotype)
-            yield {
-                "arch": evaluation.arch,
-                "scores": evaluation.scores,
-                "non_finite": jsonio.non_finite(evaluation.scores),
-                "seconds": evaluation.seconds,
-                "flops_m": cost.flops_m,
-                "params_m": cost.params_m,
-                "test_accuracy": oracle.test_accuracy(genotype) if oracle is not None else None,
-            }
-    finally:
-        scorer.cache.close()
+    from nasx.progress import ProgressBar
+
+    with _Execution(plugins, device, executor, workers, threads, scheduler) as execution:
+        scorer = evaluator(built_space, built_proxies, images, init, init_seed, cache, execution.device,
+                           execution.executor)
+        # chunks keep every worker busy while records stream out in order
+        chunk = max(64, 16 * execution.executor.capacity)
+        try:
+            with ProgressBar("scoring", len(genotypes), enabled=progress, eta=True) as bar:
+                for first in range(0, len(genotypes), chunk):
+                    part = [genotypes[i] for i in range(first, min(first + chunk, len(genotypes)))]
+                    for genotype, evaluation in zip(part, scorer.evaluate_many(part)):
+                        cost = built_space.cost(genotype)
+                        yield {
+                            "arch": evaluation.arch,
+                            "scores": evaluation.scores,
+                            "non_finite": jsonio.non_finite(evaluation.scores),
+                            "seconds": evaluation.seconds,
+                            "cached": all(evaluation.cached.values()),
+                            "errors": evaluation.errors,
+                            "flops_m": cost.flops_m,
+                            "params_m": cost.params_m,
+                            "test_accuracy": oracle.test_accuracy(genotype) if oracle is not None else None,
+                        }
+                    bar.update(first + len(part), f"{first + len(part)}/{len(genotypes)}")
+        finally:
+            scorer.close()
 
 
-def score(archs: Sequence[str] | str, **options: Any) -> list[dict[str, Any]]:
+class _Enumeration:
+    """Every genotype of an enumerable space, built when asked for (a list of them all would be large)."""
+
+    def __init__(self, space: EnumerableSpace) -> None:
+        self.space = space
+
+    def __len__(self) -> int:
+        return len(self.space)
+
+    def __getitem__(self, index: int) -> nx.DiGraph:
+        return self.space.genotype_at(index)
+
+
+def score(archs: Sequence[str] | str = (), **options: Any) -> list[dict[str, Any]]:
     """Scores, costs and (with ground truth) test accuracy of given architecture strings, one record each.
     Takes the keyword arguments of ``iter_scores``."""
     return list(iter_scores(archs, **options))
@@ -470,6 +567,11 @@ def correlate(
     out: Sequence[str | os.PathLike] | str | os.PathLike = (),
     plot: str | os.PathLike | None = None,
     progress: bool = False,
+    device: str | None = None,
+    executor: ComponentSpec = "serial",
+    workers: int | None = None,
+    threads: int | None = None,
+    scheduler: str | None = None,
     plugins: "Plugins | None" = None,
 ) -> dict[str, Any]:
     """Rank correlation of each proxy, and of each combiner over all the proxies, with the benchmark's test
@@ -503,21 +605,26 @@ def correlate(
         raise NasxError(f"no ground truth for space '{built_space.name}' on {built_space.dataset}: "
                         "set --data-dir or NASX_DATA")
     chosen = correlation_sample(built_space, sample, seed)
-    scorer = evaluator(built_space, built_proxies, images, init, init_seed, cache)
     accuracy = np.array([oracle.test_accuracy(genotype) for _, genotype in chosen])
     scores = np.empty((len(chosen), len(built_proxies)))
     seconds = np.empty_like(scores)
     computed = 0
-    try:
-        with ProgressBar("scoring", len(chosen), enabled=progress) as bar:
-            for row, (_, genotype) in enumerate(chosen):
-                evaluation = scorer.evaluate(genotype)
-                scores[row] = [evaluation.scores[p.name] for p in built_proxies]
-                seconds[row] = [evaluation.seconds[p.name] for p in built_proxies]
-                computed += not all(evaluation.cached.values())
-                bar.update(row + 1, f"{row + 1}/{len(chosen)}")
-    finally:
-        scorer.cache.close()
+    with _Execution(plugins, device, executor, workers, threads, scheduler) as execution:
+        scorer = evaluator(built_space, built_proxies, images, init, init_seed, cache, execution.device,
+                           execution.executor)
+        chunk = max(64, 16 * execution.executor.capacity)
+        try:
+            with ProgressBar("scoring", len(chosen), enabled=progress, eta=True) as bar:
+                for first in range(0, len(chosen), chunk):
+                    part = chosen[first:first + chunk]
+                    for row, evaluation in enumerate(scorer.evaluate_many([g for _, g in part]), start=first):
+                        scores[row] = [evaluation.scores[p.name] for p in built_proxies]
+                        seconds[row] = [evaluation.seconds[p.name] for p in built_proxies]
+                        computed += not all(evaluation.cached.values())
+                    bar.update(first + len(part), f"{first + len(part)}/{len(chosen)}")
+        finally:
+            scorer.close()
+        executor_description = execution.executor.describe()
 
     directions = [p.higher_is_better for p in built_proxies]
     columns: list[tuple[str, Any, str]] = []
@@ -548,6 +655,8 @@ def correlate(
         "ground_truth": oracle.source,
         "input": scorer.batch.identity if scorer.batch is not None else None,
         "init": {"scheme": init, "seed": init_seed},
+        "device": scorer.device,
+        "executor": executor_description,
         "options": {c.name: c.options for c in [built_space, *built_proxies, *built_combiners] if c.options},
         "results": results,
         "architectures": [
@@ -627,6 +736,11 @@ def experiment(
     plot: str | os.PathLike | None = None,
     progress: bool = False,
     on_failure=None,
+    device: str | None = None,
+    executor: ComponentSpec = "serial",
+    workers: int | None = None,
+    threads: int | None = None,
+    scheduler: str | None = None,
     plugins: "Plugins | None" = None,
 ) -> ExperimentResult:
     """Run every combination of searches x proxy sets x datasets x constraints x budgets x seeds with one shared
@@ -677,13 +791,15 @@ def experiment(
     log = grids.RunLog(out, resume) if out is not None else None
     done = log.done() if log is not None else set()
     fresh: list[dict[str, Any]] = []
-    with ProgressBar("experiment", len(runs), enabled=progress) as bar:
+    # one executor for the whole grid: its workers start once
+    with _Execution(plugins, device, executor, workers, threads, scheduler) as execution, \
+            ProgressBar("experiment", len(runs), enabled=progress) as bar:
         for number, entry in enumerate(runs, start=1):
             if entry["run_key"] in done:
                 continue
             bar.update(number - 1, f"run {number}/{len(runs)}: {entry['dataset']} {entry['label']} "
                                    f"seed {entry['seed']}")
-            row = _experiment_run(plugins, spec, entry, data_dir, init, init_seed, cache)
+            row = _experiment_run(plugins, spec, entry, data_dir, init, init_seed, cache, execution)
             fresh.append(row)
             if log is not None:
                 log.append(row)
@@ -709,7 +825,7 @@ def experiment(
     return result
 
 
-def _experiment_run(plugins, spec, entry, data_dir, init, init_seed, cache) -> dict[str, Any]:
+def _experiment_run(plugins, spec, entry, data_dir, init, init_seed, cache, execution) -> dict[str, Any]:
     """One run of a grid as a row: its result, or its error when it raised."""
     from nasx import grid as grids
 
@@ -728,7 +844,7 @@ def _experiment_run(plugins, spec, entry, data_dir, init, init_seed, cache) -> d
             max_time=entry["budget"].get("max_time"), max_wall=entry["budget"].get("max_wall"),
             max_flops=entry["constraints"].get("max_flops"), max_params=entry["constraints"].get("max_params"),
             data_dir=data_dir, images=entry["images"], init=init, init_seed=init_seed, cache=cache,
-            options=entry["run_options"], plugins=plugins)
+            options=entry["run_options"], device=execution.device, executor=execution.executor, plugins=plugins)
     except Exception as exc:  # one failed run must not lose the grid; KeyboardInterrupt still stops it
         row["status"] = "failed"
         row["error"] = str(exc) if isinstance(exc, NasxError) else f"{type(exc).__name__}: {exc}"

@@ -64,6 +64,10 @@ class Batch:
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
+    def to(self, device: str) -> "Batch":
+        """The same batch on another torch device."""
+        return Batch(self.images.to(device), self.labels.to(device), self.identity)
+
     def take(self, size: int) -> "Batch":
         """The first ``size`` images; an error if the batch is smaller."""
         if size <= 0 or size == len(self):

@@ -7,13 +7,13 @@ proxy options, proxy version, input batch identity, initialisation scheme and se
 from __future__ import annotations
 
 import json
-import math
+import logging
 import os
 import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import networkx as nx
 
@@ -22,6 +22,7 @@ from nasx.interfaces import Proxy, Space
 
 if TYPE_CHECKING:  # pragma: no cover
     from nasx.data import Batch
+    from nasx.interfaces import Executor
 
 INIT_SCHEMES = ("kaiming", "pytorch")
 
@@ -36,9 +37,15 @@ def default_cache_path() -> Path:
 
 
 class ScoreCache:
-    """Persistent proxy scores. NaN and infinities are stored exactly (as text)."""
+    """Persistent proxy scores. NaN and infinities are stored exactly (as text).
+
+    Only the driver process writes it. A file cache runs in SQLite's WAL mode, so several nasx processes can share
+    it, and commits in batches (at most every ``COMMIT_SECONDS``, and on ``commit``/``close``): a killed process
+    loses at most those last seconds of scores.
+    """
 
     COLUMNS = ("key", "score", "seconds")
+    COMMIT_SECONDS = 2.0
 
     def __init__(self, path: str | os.PathLike | None) -> None:
         self.path = None if path is None else Path(path)
@@ -47,20 +54,29 @@ class ScoreCache:
         else:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self.db = sqlite3.connect(self.path)
+                # another process may hold the write lock for a moment: wait for it instead of failing
+                self.db = sqlite3.connect(self.path, timeout=120)
             except (OSError, sqlite3.Error) as exc:
                 raise NasxError(f"cannot open the score cache {str(self.path)!r}: {exc}") from None
         try:
+            if self.path is not None:
+                self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute(
                 "CREATE TABLE IF NOT EXISTS scores (key TEXT PRIMARY KEY, score TEXT NOT NULL, seconds REAL NOT NULL)"
             )
+            self.db.commit()
             columns = [row[1] for row in self.db.execute("PRAGMA table_info(scores)")]
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise NasxError(f"score cache {str(self.path)!r} stayed locked by another process: {exc}") from None
+            columns = []
         except sqlite3.DatabaseError:
             columns = []
         if columns != list(self.COLUMNS):
             self.db.close()
             raise NasxError(f"score cache {str(self.path)!r} is not a nasx score cache: move it away, or use "
                             "--cache PATH / --no-cache")
+        self.last_commit = time.monotonic()
 
     def get(self, key: str) -> tuple[float, float] | None:
         row = self.db.execute("SELECT score, seconds FROM scores WHERE key = ?", (key,)).fetchone()
@@ -68,21 +84,31 @@ class ScoreCache:
 
     def put(self, key: str, score: float, seconds: float) -> None:
         self.db.execute("INSERT OR REPLACE INTO scores VALUES (?, ?, ?)", (key, repr(float(score)), seconds))
+        if time.monotonic() - self.last_commit >= self.COMMIT_SECONDS:
+            self.commit()
+
+    def commit(self) -> None:
         self.db.commit()
+        self.last_commit = time.monotonic()
 
     def close(self) -> None:
-        self.db.close()
+        try:
+            self.db.commit()
+        finally:
+            self.db.close()
 
 
 @dataclass
 class Evaluation:
-    """Scores of one genotype: proxy name -> score, with the recorded compute seconds of each."""
+    """Scores of one genotype: proxy name -> score, with the recorded compute seconds of each, whether each came
+    from the cache, and the error of each score that failed (NaN)."""
 
     key: str
     arch: str
     scores: dict[str, float]
     seconds: dict[str, float]
     cached: dict[str, bool] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
 
     @property
     def compute_seconds(self) -> float:
@@ -90,7 +116,11 @@ class Evaluation:
 
 
 class Evaluator:
-    """Scores genotypes of one space with a fixed list of proxies on a fixed input batch."""
+    """Scores genotypes of one space with a fixed list of proxies on a fixed input batch.
+
+    Scores come from the cache where possible; the rest are computed by the executor (in this process by default,
+    or by worker processes or a Dask cluster), on ``device``. Results are the same whatever the executor.
+    """
 
     def __init__(
         self,
@@ -100,7 +130,11 @@ class Evaluator:
         cache: ScoreCache | None = None,
         init: str = "kaiming",
         init_seed: int = 0,
+        device: str = "cpu",
+        executor: "Executor | None" = None,
     ) -> None:
+        from nasx.scoring import ScoringSetup
+
         if not proxies:
             raise NasxError("at least one proxy is needed")
         if init not in INIT_SCHEMES:
@@ -113,70 +147,110 @@ class Evaluator:
         self.cache = cache if cache is not None else ScoreCache(None)
         self.init = init
         self.init_seed = init_seed
+        self.device = device
+        if executor is None:
+            from nasx.executors import SerialExecutor
+
+            executor = SerialExecutor()
+        self.executor = executor
+        self.setup = ScoringSetup(space, self.proxies, batch, init, init_seed, device)
+        self._started = False
+        #: called with (arch, proxy name, error) for every score that failed
+        self.on_error: Callable[[str, str, str], None] = _warn
 
     def cache_key(self, proxy: Proxy, arch: str) -> str:
+        from nasx.scoring import device_type
+
         batch_id = self.batch.take(proxy.batch_size).identity if proxy.needs_data and self.batch else "-"
         init = f"{self.init}:{self.init_seed}" if proxy.needs_network else "-"
-        return json.dumps(
-            [self.space.name, self.space.version, self.space.dataset, arch, proxy.name, proxy.version,
-             sorted(proxy.options.items()), batch_id, init],
-            separators=(",", ":"),
-        )
+        parts = [self.space.name, self.space.version, self.space.dataset, arch, proxy.name, proxy.version,
+                 sorted(proxy.options.items()), batch_id, init]
+        if proxy.needs_network and device_type(self.device) != "cpu":
+            parts.append(device_type(self.device))  # CPU scores keep the keys they always had
+        return json.dumps(parts, separators=(",", ":"))
 
     def evaluate(self, genotype: nx.DiGraph) -> Evaluation:
         """All proxies' scores for one genotype, from the cache where possible."""
+        evaluation = self.evaluate_many([genotype])[0]
+        assert evaluation is not None
+        return evaluation
+
+    def evaluate_many(
+        self, genotypes: Sequence[nx.DiGraph], keep_going: Callable[[float], bool] | None = None
+    ) -> list[Evaluation | None]:
+        """Scores of several genotypes, in their order, computed concurrently by the executor.
+
+        ``keep_going(seconds)`` is asked before each genotype with the compute seconds recorded so far by this
+        call; once it says False no further genotype is started, and those not started are None.
+        """
+        from nasx.scoring import ScoreTask
+
+        if not self._started:
+            self.executor.start(self.setup)
+            self._started = True
+        results: list[Evaluation | None] = [None] * len(genotypes)
+        partial: dict[int, Evaluation] = {}
+        spent = [0.0]
+
+        def tasks():
+            for number, genotype in enumerate(genotypes):
+                if keep_going is not None and not keep_going(spent[0]):
+                    return
+                evaluation, missing = self._from_cache(genotype)
+                if not missing:
+                    results[number] = evaluation
+                    spent[0] += evaluation.compute_seconds
+                    continue
+                partial[number] = evaluation
+                yield ScoreTask(number, evaluation.arch, tuple(p.name for p in missing))
+
+        stream = self.executor.run(tasks())
+        try:
+            for result in stream:
+                if result.fatal:
+                    raise NasxError(result.fatal)
+                evaluation = partial.pop(result.number)
+                for name, score in result.scores.items():
+                    proxy = next(p for p in self.proxies if p.name == name)
+                    evaluation.scores[name], evaluation.seconds[name] = score, result.seconds[name]
+                    evaluation.cached[name] = False
+                    spent[0] += result.seconds[name]
+                    if name in result.errors:  # a failed score is not cached: a later run tries again
+                        evaluation.errors[name] = result.errors[name]
+                        self.on_error(evaluation.arch, name, result.errors[name])
+                    else:
+                        self.cache.put(self.cache_key(proxy, evaluation.arch), score, result.seconds[name])
+                results[result.number] = self._in_order(evaluation)
+        finally:
+            stream.close()
+            self.cache.commit()
+        return results
+
+    def _from_cache(self, genotype: nx.DiGraph) -> tuple[Evaluation, list[Proxy]]:
         arch = self.space.encode(genotype)
-        result = Evaluation(self.space.key(genotype), arch, {}, {}, {})
+        evaluation = Evaluation(self.space.key(genotype), arch, {}, {}, {})
         missing = []
         for proxy in self.proxies:
             hit = self.cache.get(self.cache_key(proxy, arch))
             if hit is None:
                 missing.append(proxy)
             else:
-                result.scores[proxy.name], result.seconds[proxy.name] = hit
-                result.cached[proxy.name] = True
-        if missing:
-            self._compute(genotype, arch, missing, result)
-        # keep the proxies' order, whatever came from the cache
-        result.scores = {p.name: result.scores[p.name] for p in self.proxies}
-        result.seconds = {p.name: result.seconds[p.name] for p in self.proxies}
-        return result
+                evaluation.scores[proxy.name], evaluation.seconds[proxy.name] = hit
+                evaluation.cached[proxy.name] = True
+        if not missing:
+            self._in_order(evaluation)
+        return evaluation, missing
 
-    def _compute(self, genotype: nx.DiGraph, arch: str, proxies: list[Proxy], result: Evaluation) -> None:
-        network = None
-        build_seconds = 0.0
-        network_proxies = [p for p in proxies if p.needs_network]
-        if network_proxies:
-            start = time.perf_counter()
-            network = self.space.build(genotype)
-            build_seconds = (time.perf_counter() - start) / len(network_proxies)
-        for proxy in proxies:
-            start = time.perf_counter()
-            if proxy.needs_network:
-                score = self._score_network(proxy, network)
-                seconds = time.perf_counter() - start + build_seconds
-            else:
-                score = float(proxy.score_genotype(self.space, genotype))
-                seconds = time.perf_counter() - start
-            self.cache.put(self.cache_key(proxy, arch), score, seconds)
-            result.scores[proxy.name], result.seconds[proxy.name] = score, seconds
-            result.cached[proxy.name] = False
+    def _in_order(self, evaluation: Evaluation) -> Evaluation:
+        """Keep the proxies' order, whatever came from the cache."""
+        evaluation.scores = {p.name: evaluation.scores[p.name] for p in self.proxies}
+        evaluation.seconds = {p.name: evaluation.seconds[p.name] for p in self.proxies}
+        return evaluation
 
-    def _score_network(self, proxy: Proxy, network) -> float:
-        from nasx.torch_utils import initialise
-
-        batch = self.batch.take(proxy.batch_size) if proxy.needs_data and self.batch is not None else None
-        values = []
-        for repeat in range(max(1, proxy.repeats)):
-            # Every proxy re-initialises the network with the same seeds, so its score does not depend on
-            # which other proxies ran before it (that is what makes per-proxy caching sound).
-            initialise(network, self.init, seed=self.init_seed * 1000 + repeat)
-            values.append(float(proxy.score_network(network, batch, self.space)))
-        return _mean(values)
+    def close(self) -> None:
+        """Close the cache; the executor belongs to whoever made it."""
+        self.cache.close()
 
 
-def _mean(values: list[float]) -> float:
-    """Mean that stays NaN when any value is NaN, instead of raising."""
-    if any(math.isnan(v) for v in values):
-        return math.nan
-    return sum(values) / len(values)
+def _warn(arch: str, proxy: str, error: str) -> None:
+    logging.getLogger("nasx").warning("%s failed on %s: %s (scored NaN)", proxy, arch, error)

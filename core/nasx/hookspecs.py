@@ -33,3 +33,8 @@ def nasx_register_searchers(register):
 @hookspec
 def nasx_register_constraints(register):
     """Register Constraint subclasses."""
+
+
+@hookspec
+def nasx_register_executors(register):
+    """Register Executor subclasses."""

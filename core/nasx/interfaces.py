@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Iterator, Mapping, Sequence
 
 import networkx as nx
 
@@ -228,6 +228,40 @@ class Constraint(Component, ABC):
         return f"{self.name}({', '.join(f'{k}={v}' for k, v in self.options.items())})"
 
 
+class Executor(Component, ABC):
+    """Runs the evaluator's scoring tasks: in this process, in worker processes, or on a cluster.
+
+    ``start(setup)`` hands the workers a :class:`nasx.scoring.ScoringSetup` (sent once per worker, not per task);
+    ``run(tasks)`` pulls tasks lazily, keeps at most ``capacity`` in flight, and yields each
+    :class:`nasx.scoring.TaskResult` as it completes (in any order); ``close()`` stops the workers. ``start`` may be
+    called again with another setup while the workers run. A task whose worker dies is run once more elsewhere; a
+    second death gives NaN scores with the error.
+    """
+
+    #: how many tasks may be in flight at once
+    @property
+    def capacity(self) -> int:
+        return 1
+
+    @abstractmethod
+    def start(self, setup: Any) -> None: ...
+
+    @abstractmethod
+    def run(self, tasks: Iterable[Any]) -> Iterator[Any]: ...
+
+    def close(self) -> None:
+        """Stop the workers; the executor may be started again."""
+
+    def describe(self) -> str:
+        return self.name
+
+    def __enter__(self) -> "Executor":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
 class Oracle(ABC):
     """Ground truth of a benchmark space: the accuracy networks reach when trained."""
 
@@ -253,12 +287,14 @@ _KIND_OF_BASE = {
     "Combiner": "combiner",
     "Searcher": "searcher",
     "Constraint": "constraint",
+    "Executor": "executor",
 }
-KINDS = ("space", "proxy", "combiner", "searcher", "constraint")
+KINDS = ("space", "proxy", "combiner", "searcher", "constraint", "executor")
 BASE_OF_KIND: dict[str, type[Component]] = {
     "space": Space,
     "proxy": Proxy,
     "combiner": Combiner,
     "searcher": Searcher,
     "constraint": Constraint,
+    "executor": Executor,
 }

@@ -38,9 +38,10 @@ HOOK_OF_KIND = {
     "combiner": "nasx_register_combiners",
     "searcher": "nasx_register_searchers",
     "constraint": "nasx_register_constraints",
+    "executor": "nasx_register_executors",
 }
 # Components that ship inside the core distribution itself.
-BUILTIN_MODULES = ("nasx.constraints",)
+BUILTIN_MODULES = ("nasx.constraints", "nasx.executors")
 # A plugin's error is shown in one line of a table; the rest of a long one says little.
 MAX_ERROR_LENGTH = 300
 

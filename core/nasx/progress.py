@@ -6,8 +6,9 @@ import sys
 
 
 class ProgressBar:
-    def __init__(self, label: str, total: float | None, enabled: bool = True) -> None:
+    def __init__(self, label: str, total: float | None, enabled: bool = True, eta: bool = False) -> None:
         self.label = label
+        self.eta = eta
         self.total = total
         self.enabled = enabled and sys.stderr.isatty()
         self.bar = None
@@ -15,12 +16,12 @@ class ProgressBar:
     def __enter__(self) -> "ProgressBar":
         if self.enabled:
             from rich.console import Console
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-            self.bar = Progress(
-                TextColumn(self.label), BarColumn(), TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
-                console=Console(stderr=True), transient=True,
-            )
+            columns = [TextColumn(self.label), BarColumn(), TextColumn("{task.fields[info]}"), TimeElapsedColumn()]
+            if self.eta:
+                columns += [TextColumn("ETA"), TimeRemainingColumn()]
+            self.bar = Progress(*columns, console=Console(stderr=True), transient=True)
             self.bar.start()
             self.task = self.bar.add_task(self.label, total=self.total, info="")
         return self

@@ -106,12 +106,13 @@ class SearchContext:
     def wall_seconds(self) -> float:
         return time.perf_counter() - self.started
 
-    def exhausted(self) -> str:
-        """The name of the budget that is spent, or '' while evaluations may continue."""
+    def exhausted(self, extra_seconds: float = 0.0) -> str:
+        """The name of the budget that is spent, or '' while evaluations may continue (``extra_seconds``: compute
+        time of scores not yet recorded)."""
         b = self.budget
         if b.max_evals is not None and len(self.explored) >= b.max_evals:
             return "max-evals"
-        if b.max_time is not None and self.compute_seconds >= b.max_time:
+        if b.max_time is not None and self.compute_seconds + extra_seconds >= b.max_time:
             return "max-time"
         if b.max_wall is not None and self.wall_seconds() >= b.max_wall:
             return "max-wall"
@@ -124,21 +125,54 @@ class SearchContext:
 
         Raises BudgetExhausted when a new genotype would exceed the budget.
         """
-        key = self.space.key(genotype)
-        if key in self.explored:
-            return self.explored[key]
-        reason = self.exhausted()
-        if reason:
-            self.stop_reason = reason
-            raise BudgetExhausted(reason)
-        evaluation = self.evaluator.evaluate(genotype)
+        return self.evaluate_many([genotype])[0]
+
+    def evaluate_many(self, genotypes: Sequence[nx.DiGraph]) -> list[Evaluation]:
+        """Scores of several genotypes, in their order, computed concurrently by the evaluator's executor.
+
+        Genotypes already explored, or repeated in the list, are scored once. New ones are recorded in the list's
+        order, whatever order they finish in, so a search takes the same decisions with any executor. The budget
+        holds: never more than ``max_evals``; with a time budget no genotype is started once it is spent. When
+        the budget stops the list short, what it allowed is recorded and BudgetExhausted is raised.
+        """
+        keys = [self.space.key(g) for g in genotypes]
+        fresh: dict[str, nx.DiGraph] = {}
+        for key, genotype in zip(keys, genotypes):
+            if key not in self.explored and key not in fresh:
+                fresh[key] = genotype
+        if fresh:
+            reason = self.exhausted()
+            if reason:
+                self.stop_reason = reason
+                raise BudgetExhausted(reason)
+            allowed = list(fresh.items())
+            if self.budget.max_evals is not None:
+                allowed = allowed[: self.budget.max_evals - len(self.explored)]
+            results = self.evaluator.evaluate_many(
+                [g for _, g in allowed], keep_going=lambda spent: not self.exhausted(extra_seconds=spent))
+            for (key, genotype), evaluation in zip(allowed, results):
+                if evaluation is None:
+                    break
+                self._record(key, genotype, evaluation)
+            if any(key not in self.explored for key in fresh):
+                reason = self.exhausted() or "max-evals"
+                self.stop_reason = reason
+                raise BudgetExhausted(reason)
+        return [self.explored[key] for key in keys]
+
+    def evaluate_is_new(self, genotype: nx.DiGraph) -> bool:
+        """Evaluate a genotype; True when it had not been explored before."""
+        before = len(self.explored)
+        self.evaluate(genotype)
+        return len(self.explored) > before
+
+    def _record(self, key: str, genotype: nx.DiGraph, evaluation: Evaluation) -> None:
         self.explored[key] = evaluation
         self.genotypes[key] = genotype
         self.compute_seconds += evaluation.compute_seconds
         self._fitness = None
         if self.on_evaluation is not None:
             self.on_evaluation(self, evaluation)
-        return evaluation
 
     def explored_everything(self) -> bool:
         """True once every feasible architecture of an enumerable space has been scored."""
@@ -217,3 +251,23 @@ def run_search(searcher: Searcher, context: SearchContext) -> SearchResult:
         stop_reason=context.stop_reason,
         history=list(context.explored.values()),
     )
+
+
+def draw_new(
+    context: SearchContext, count: int, patience: int, stalled: int = 0
+) -> tuple[list[nx.DiGraph], int]:
+    """Up to ``count`` distinct random feasible genotypes not explored before, scored together (concurrently) in
+    the order drawn; drawing stops early once ``patience`` draws in a row (counting ``stalled`` earlier ones) were
+    already explored. Returns them and that run of stale draws. The draws are those of drawing and scoring one at
+    a time, so the result does not depend on the executor."""
+    drawn: dict[str, nx.DiGraph] = {}
+    while len(drawn) < count and stalled < patience:
+        genotype = context.sample()
+        key = context.space.key(genotype)
+        if key in context.explored or key in drawn:
+            stalled += 1
+        else:
+            drawn[key] = genotype
+            stalled = 0
+    context.evaluate_many(list(drawn.values()))
+    return list(drawn.values()), stalled

@@ -6,29 +6,8 @@ from collections import deque
 
 from nasx.interfaces import EvolvableSpace, Searcher
 from nasx.options import positive
-from nasx.search import SearchContext
+from nasx.search import SearchContext, draw_new
 from nasx_search._register import SearcherPlugin
-
-
-def evaluate_is_new(context: SearchContext, genotype) -> bool:
-    """Evaluate a genotype; True when it had not been explored before."""
-    before = len(context.explored)
-    context.evaluate(genotype)
-    return len(context.explored) > before
-
-
-def draw_new(context: SearchContext, count: int, patience: int) -> tuple[list, int]:
-    """Up to ``count`` distinct random feasible genotypes, each scored, in the order drawn; stops early after
-    ``patience`` draws in a row that were already explored. Returns them and that run of stale draws."""
-    drawn, stalled = [], 0
-    while len(drawn) < count and stalled < patience:
-        genotype = context.sample()
-        if evaluate_is_new(context, genotype):
-            drawn.append(genotype)
-            stalled = 0
-        else:
-            stalled += 1
-    return drawn, stalled
 
 
 class FreeREA(Searcher):
@@ -57,9 +36,10 @@ class FreeREA(Searcher):
             children = [context.feasible(lambda p=p: space.mutate(p, rng)) for p in parents]
             if len(parents) == 2:
                 children.append(context.feasible(lambda: space.crossover(parents[0], parents[1], rng)))
-            new = False
+            before = len(context.explored)
+            context.evaluate_many(children)
+            new = len(context.explored) > before
             for child in children:
-                new |= evaluate_is_new(context, child)
                 key = space.key(child)
                 if key in population:
                     population[key][1] = step  # seen again: it is young again, as in FreeREA
@@ -88,11 +68,14 @@ class RegularizedEvolution(Searcher):
     def search(self, context: SearchContext) -> None:
         size = self.options["population_size"]
         population: deque = deque()
-        stalled = 0
+        stalled, seen = 0, set(context.explored)
         while len(population) < size and stalled < self.options["patience"]:
             genotype = context.sample()
-            stalled = 0 if evaluate_is_new(context, genotype) else stalled + 1
+            key = context.space.key(genotype)
+            stalled = 0 if key not in seen else stalled + 1
+            seen.add(key)
             population.append(genotype)
+        context.evaluate_many(list(population))
         self.evolve(context, population, stalled)
 
     def evolve(self, context: SearchContext, population: deque, stalled: int) -> None:
@@ -103,7 +86,7 @@ class RegularizedEvolution(Searcher):
         while stalled < patience:
             parent = context.rank(rng.sample(list(population), min(tournament, len(population))))[0]
             child = context.feasible(lambda: space.mutate(parent, rng))
-            stalled = 0 if evaluate_is_new(context, child) else stalled + 1
+            stalled = 0 if context.evaluate_is_new(child) else stalled + 1
             population.append(child)
             population.popleft()
         context.stop_reason = f"no new architecture in {patience} steps"

@@ -7,9 +7,8 @@ import math
 
 from nasx.interfaces import EvolvableSpace, Searcher
 from nasx.options import in_range, positive, probability
-from nasx.search import SearchContext
+from nasx.search import SearchContext, draw_new
 from nasx_search._register import SearcherPlugin
-from nasx_search.evolution import draw_new, evaluate_is_new
 
 
 class GeneticAlgorithm(Searcher):
@@ -31,12 +30,11 @@ class GeneticAlgorithm(Searcher):
         size, patience = self.options["population_size"], self.options["patience"]
         population, stalled = draw_new(context, size, patience)
         while stalled < patience:
-            children, new = [], False
-            for _ in range(size):
-                child = context.feasible(lambda: self._child(space, rng, context, population))
-                new |= evaluate_is_new(context, child)
-                children.append(child)
-            stalled = 0 if new else stalled + 1
+            # a generation's children are made from the parents alone, so they are scored together
+            children = [context.feasible(lambda: self._child(space, rng, context, population)) for _ in range(size)]
+            before = len(context.explored)
+            context.evaluate_many(children)
+            stalled = 0 if len(context.explored) > before else stalled + 1
             merged = {space.key(g): g for g in [*population, *children]}
             population = context.rank(list(merged.values()))[:size]
         context.stop_reason = f"no new architecture in {patience} generations"
@@ -86,7 +84,7 @@ class SimulatedAnnealing(Searcher):
         temperature, stalled = self.options["initial_temperature"], 0
         while stalled < self.options["patience"]:
             candidate = context.feasible(lambda: space.mutate(current, rng))
-            stalled = 0 if evaluate_is_new(context, candidate) else stalled + 1
+            stalled = 0 if context.evaluate_is_new(candidate) else stalled + 1
             table = context.fitness_table()
             spread = (max(table.values()) - min(table.values())) or 1.0
             delta = (table[space.key(candidate)] - table[space.key(current)]) / spread

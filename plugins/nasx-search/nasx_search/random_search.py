@@ -5,7 +5,7 @@ from __future__ import annotations
 from nasx.hookspecs import hookimpl
 from nasx.interfaces import Searcher
 from nasx.options import non_negative, positive
-from nasx.search import SearchContext
+from nasx.search import SearchContext, draw_new
 
 
 class RandomSearch(Searcher):
@@ -18,9 +18,12 @@ class RandomSearch(Searcher):
         wanted, patience = self.options["n"], self.options["patience"]
         stalled = 0
         while (not wanted or len(context.explored) < wanted) and stalled < patience:
-            before = len(context.explored)
-            context.evaluate(context.sample())
-            stalled = 0 if len(context.explored) > before else stalled + 1
+            # as many new architectures at once as the executor runs, and never more than still wanted: the draws
+            # and what is scored are the same as one at a time
+            count = context.evaluator.executor.capacity
+            if wanted:
+                count = min(count, wanted - len(context.explored))
+            _, stalled = draw_new(context, count, patience, stalled)
         context.stop_reason = f"scored {len(context.explored)} architectures" if stalled < patience else (
             f"no new architecture in {patience} draws"
         )

@@ -1,0 +1,201 @@
+"""Built-in executors: ``serial`` (in this process, the default) and ``process`` (a local pool of worker processes).
+
+The ``dask`` executor, for a Dask cluster, is the ``nasx-dask`` plugin.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from collections import deque
+from dataclasses import replace
+from multiprocessing.connection import Connection, wait
+from typing import Any, Iterable, Iterator
+
+from nasx.errors import NasxError
+from nasx.hookspecs import hookimpl
+from nasx.interfaces import Executor
+from nasx.options import non_negative
+from nasx.scoring import ScoreTask, ScoringSetup, TaskResult, pack, run_task, setup_id
+
+#: how often a task whose worker died is run again before it is given up as failed
+RETRIES_AFTER_A_DEATH = 1
+
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class SerialExecutor(Executor):
+    """Scores in this process, one task at a time (today's behaviour; ``threads`` sets torch's threads)."""
+
+    name = "serial"
+    summary = "in this process, one architecture at a time"
+    defaults = {"threads": 0}
+    option_checks = {"threads": non_negative}  # 0: torch's default
+
+    def start(self, setup: ScoringSetup) -> None:
+        setup.threads = self.options["threads"]
+        self.setup = setup
+
+    def run(self, tasks: Iterable[ScoreTask]) -> Iterator[TaskResult]:
+        for task in tasks:  # pulled one at a time: the caller sees each result before the next task is made
+            yield run_task(self.setup, task)
+
+    def describe(self) -> str:
+        return f"serial ({self.options['threads'] or 'default'} torch threads)"
+
+
+class ProcessExecutor(Executor):
+    """A local pool of ``workers`` processes (0: one per core), each with ``threads`` torch threads, so that N
+    workers never oversubscribe N cores. Worker start-up (torch, the plugins, the input batch) is paid once per
+    worker; a worker that dies is replaced and its task run once more."""
+
+    name = "process"
+    summary = "a local pool of worker processes, each with its own torch threads"
+    defaults = {"workers": 0, "threads": 1}
+    option_checks = {"workers": non_negative, "threads": non_negative}
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.workers: list[_Worker] = []
+        self.payload = b""
+        self.setup_id = ""
+
+    @property
+    def capacity(self) -> int:
+        return self.options["workers"] or cores()
+
+    def start(self, setup: ScoringSetup) -> None:
+        setup.threads = self.options["threads"]
+        self.payload = pack(setup)
+        self.setup_id = setup_id(self.payload)
+        while len(self.workers) < self.capacity:
+            self.workers.append(_Worker(self.options["threads"]))
+        for worker in self.workers:
+            worker.send(("setup", self.setup_id, self.payload))
+
+    def run(self, tasks: Iterable[ScoreTask]) -> Iterator[TaskResult]:
+        if not self.payload:
+            raise RuntimeError("start() the executor before run()")
+        pending = iter(tasks)
+        retry: deque[ScoreTask] = deque()
+        busy: dict[_Worker, ScoreTask] = {}
+        more = True
+        try:
+            while True:
+                for worker in [w for w in self.workers if w not in busy]:
+                    task = retry.popleft() if retry else (next(pending, None) if more else None)
+                    if task is None:
+                        more = False
+                        break
+                    task = replace(task, setup_id=self.setup_id)
+                    if worker.send(("task", task)):
+                        busy[worker] = task
+                    else:  # it died between tasks: its successor takes the task on the next pass
+                        self._replace(worker)
+                        retry.appendleft(task)
+                if not busy:
+                    if retry:
+                        continue
+                    return
+                ready = wait([w.inbox for w in busy])
+                for worker in [w for w in busy if w.inbox in ready]:
+                    result = worker.receive()
+                    if result is not None:
+                        busy.pop(worker)
+                        yield result
+                        continue
+                    task = busy.pop(worker)
+                    code = self._replace(worker)
+                    if task.attempt <= RETRIES_AFTER_A_DEATH:
+                        retry.append(replace(task, attempt=task.attempt + 1))
+                    else:
+                        yield _died(task, code)
+        finally:
+            # a caller that stops early (a budget ran out) must not find these results in its next run
+            for worker in list(busy):
+                if worker.receive() is None:
+                    self._replace(worker)
+
+    def _replace(self, worker: "_Worker") -> int | None:
+        """Start a new worker in place of a dead one; the dead one's exit code."""
+        code = worker.stop()
+        fresh = _Worker(self.options["threads"])
+        fresh.send(("setup", self.setup_id, self.payload))
+        self.workers[self.workers.index(worker)] = fresh
+        return code
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        self.workers = []
+
+    def describe(self) -> str:
+        return f"process ({self.capacity} workers x {self.options['threads'] or 'default'} torch threads)"
+
+
+def _died(task: ScoreTask, code: int | None) -> TaskResult:
+    message = f"the worker scoring it died twice (exit code {code})"
+    return TaskResult(task.number, task.arch, scores={p: math.nan for p in task.proxies},
+                      seconds={p: 0.0 for p in task.proxies}, errors={p: message for p in task.proxies})
+
+
+class _Worker:
+    """One ``python -m nasx.worker`` process and the two pipes to it."""
+
+    def __init__(self, threads: int) -> None:
+        to_worker_read, to_worker_write = os.pipe()
+        from_worker_read, from_worker_write = os.pipe()
+        env = dict(os.environ)
+        # whatever this interpreter can import, the worker can (scripts' folders, editable installs)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        if threads:
+            for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+                env[variable] = str(threads)
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "nasx.worker", str(to_worker_read), str(from_worker_write)],
+                pass_fds=(to_worker_read, from_worker_write), env=env, stdin=subprocess.DEVNULL)
+        except OSError as exc:
+            raise NasxError(f"cannot start a worker process: {exc}") from None
+        finally:
+            os.close(to_worker_read)
+            os.close(from_worker_write)
+        self.outbox = Connection(to_worker_write, readable=False)
+        self.inbox = Connection(from_worker_read, writable=False)
+
+    def send(self, message: Any) -> bool:
+        try:
+            self.outbox.send(message)
+            return True
+        except (BrokenPipeError, OSError):
+            return False
+
+    def receive(self) -> TaskResult | None:
+        """The next result, or None when the worker has died."""
+        try:
+            return self.inbox.recv()
+        except (EOFError, OSError):
+            return None
+
+    def stop(self) -> int | None:
+        self.send(("stop",))
+        for connection in (self.outbox, self.inbox):
+            connection.close()
+        try:
+            return self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+
+@hookimpl
+def nasx_register_executors(register):
+    register(SerialExecutor)
+    register(ProcessExecutor)

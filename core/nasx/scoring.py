@@ -1,0 +1,234 @@
+"""Computing proxy scores of one architecture: the work an executor's workers do.
+
+Everything a worker needs is one picklable ``ScoringSetup`` (space, proxies, input batch, initialisation, device,
+threads), sent once per worker; each task is then only an architecture string and the proxies it lacks. The same
+function computes scores in the driver (serial executor) and in worker processes, so every executor gives the same
+scores. Nothing here imports torch at import time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Sequence
+
+from nasx.errors import NasxError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nasx.data import Batch
+    from nasx.interfaces import Proxy, Space
+
+DEVICES = ("cpu", "cuda", "mps", "auto")
+
+
+def resolve_device(device: str | None) -> str:
+    """'cpu', 'cuda', 'cuda:N', 'mps' or 'auto' (else ``$NASX_DEVICE``, else 'cpu') as a device torch accepts;
+    a device that is not present is a NasxError."""
+    device = (device or os.environ.get("NASX_DEVICE") or "cpu").strip()
+    kind, _, number = device.partition(":")
+    if kind not in DEVICES or (number and (kind != "cuda" or not number.isdigit())):
+        raise NasxError(f"unknown device {device!r}; use cpu, cuda, cuda:N, mps or auto")
+    if kind == "cpu":
+        return "cpu"
+    import torch
+
+    if kind == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        mps = getattr(torch.backends, "mps", None)
+        return "mps" if mps is not None and mps.is_available() else "cpu"
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            raise NasxError(f"device {device!r}: CUDA is not available (torch {torch.__version__} "
+                            f"{'with' if torch.version.cuda else 'without'} CUDA support)")
+        if number and int(number) >= torch.cuda.device_count():
+            raise NasxError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s)")
+        return device
+    mps = getattr(torch.backends, "mps", None)
+    if mps is None or not mps.is_available():
+        raise NasxError("device 'mps': Apple's Metal backend is not available")
+    return "mps"
+
+
+def device_type(device: str) -> str:
+    """'cuda:1' -> 'cuda': scores differ between device types in the last digits, not between devices of a type."""
+    return device.partition(":")[0]
+
+
+@dataclass
+class ScoringSetup:
+    """What every worker needs to score architectures of one space with fixed proxies."""
+
+    space: "Space"
+    proxies: list["Proxy"]
+    batch: "Batch | None"
+    init: str = "kaiming"
+    init_seed: int = 0
+    device: str = "cpu"
+    #: torch threads in each worker (0: torch's default)
+    threads: int = 0
+    _ready: bool = field(default=False, repr=False, compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_ready"] = False  # a worker prepares its own copy (threads, the batch on its device)
+        return state
+
+    def prepare(self) -> "ScoringSetup":
+        """Set this process's torch threads and move the batch to the device, once."""
+        if not self._ready:
+            if self.threads:
+                import torch
+
+                torch.set_num_threads(self.threads)
+            if self.batch is not None and self.device != "cpu":
+                self.batch = self.batch.to(self.device)
+            self._ready = True
+        return self
+
+    def proxy(self, name: str) -> "Proxy":
+        for proxy in self.proxies:
+            if proxy.name == name:
+                return proxy
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class ScoreTask:
+    """Score ``arch`` (a canonical string) with the named proxies of the setup ``setup_id``."""
+
+    number: int
+    arch: str
+    proxies: tuple[str, ...]
+    setup_id: str = ""
+    attempt: int = 1
+
+
+@dataclass
+class TaskResult:
+    """Per proxy: score, seconds, and the error that made the score NaN (None when it was computed)."""
+
+    number: int
+    arch: str
+    scores: dict[str, float] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    #: a user error (NasxError) that must stop the command, not become a NaN
+    fatal: str | None = None
+
+
+def setup_id(payload: bytes) -> str:
+    return hashlib.sha256(payload).hexdigest()[:16]
+
+
+def run_task(setup: ScoringSetup, task: ScoreTask) -> TaskResult:
+    """Scores of one task. A proxy that raises gets a NaN score and its error; a NasxError (a user error, e.g. a
+    proxy not defined for the space) is returned as ``fatal``."""
+    result = TaskResult(task.number, task.arch)
+    try:
+        genotype = setup.space.decode(task.arch)
+        compute(setup, genotype, [setup.proxy(name) for name in task.proxies], result)
+    except NasxError as exc:
+        result.fatal = str(exc)
+    return result
+
+
+def compute(setup: ScoringSetup, genotype, proxies: Sequence["Proxy"], result: TaskResult) -> None:
+    """Fill ``result`` with each proxy's score (averaged over its ``repeats`` seeded initialisations) and compute
+    seconds; the network is built once and its build time shared among the proxies that use it."""
+    setup.prepare()
+    network, device_network, build_seconds = None, None, 0.0
+    network_proxies = [p for p in proxies if p.needs_network]
+    if network_proxies:
+        start = time.perf_counter()
+        try:
+            network = setup.space.build(genotype)
+            if setup.device != "cpu":
+                import copy
+
+                device_network = copy.deepcopy(network).to(setup.device)
+        except NasxError:
+            raise
+        except Exception as exc:
+            message = _error(exc)
+            for proxy in network_proxies:
+                result.scores[proxy.name], result.seconds[proxy.name] = math.nan, 0.0
+                result.errors[proxy.name] = f"building the network: {message}"
+            proxies = [p for p in proxies if not p.needs_network]
+        build_seconds = (time.perf_counter() - start) / len(network_proxies)
+    for proxy in proxies:
+        start = time.perf_counter()
+        try:
+            if proxy.needs_network:
+                score = _score_network(setup, proxy, network, device_network)
+            else:
+                score = float(proxy.score_genotype(setup.space, genotype))
+        except NasxError:
+            raise
+        except Exception as exc:  # a failed score must not stop a search: it is NaN, with its error
+            score = math.nan
+            result.errors[proxy.name] = _error(exc)
+        seconds = time.perf_counter() - start + (build_seconds if proxy.needs_network else 0.0)
+        result.scores[proxy.name], result.seconds[proxy.name] = score, seconds
+
+
+def _score_network(setup: ScoringSetup, proxy: "Proxy", network, device_network) -> float:
+    from nasx.torch_utils import initialise
+
+    batch = setup.batch.take(proxy.batch_size) if proxy.needs_data and setup.batch is not None else None
+    values = []
+    for repeat in range(max(1, proxy.repeats)):
+        # Every proxy re-initialises the network with the same seeds, so its score does not depend on which other
+        # proxies ran before it (that is what makes per-proxy caching sound). Initialising on the CPU and copying
+        # gives the same weights on every device.
+        initialise(network, setup.init, seed=setup.init_seed * 1000 + repeat)
+        if device_network is not None:
+            device_network.load_state_dict(network.state_dict())
+        values.append(float(proxy.score_network(device_network if device_network is not None else network, batch,
+                                                setup.space)))
+    return _mean(values)
+
+
+def _mean(values: list[float]) -> float:
+    """Mean that stays NaN when any value is NaN, instead of raising."""
+    if any(math.isnan(v) for v in values):
+        return math.nan
+    return sum(values) / len(values)
+
+
+def _error(exc: BaseException) -> str:
+    """One line: the exception and where it was raised."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    where = f" ({os.path.basename(frame[0].filename)}:{frame[0].lineno})" if frame else ""
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}{where}"
+
+
+def pack(setup: ScoringSetup) -> bytes:
+    """The setup as bytes for workers in other processes. Component classes that a fresh interpreter could not
+    import (defined in a script's ``__main__``, a notebook or a test file) travel by value."""
+    import importlib.util
+    import sys
+
+    import cloudpickle
+
+    for component in (setup.space, *setup.proxies):
+        module = sys.modules.get(type(component).__module__)
+        if module is None or module.__name__ == "__main__":
+            continue
+        try:
+            importable = importlib.util.find_spec(module.__name__) is not None
+        except (ImportError, ValueError):
+            importable = False
+        if not importable:
+            cloudpickle.register_pickle_by_value(module)
+    return cloudpickle.dumps(setup)
+
+
+def unpack(payload: bytes) -> ScoringSetup:
+    import pickle
+
+    return pickle.loads(payload)

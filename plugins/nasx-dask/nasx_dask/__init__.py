@@ -1,0 +1,1 @@
+"""nasx's Dask executor (``--executor dask``)."""

@@ -1,0 +1,141 @@
+"""Scoring on a Dask cluster: ``--executor dask --scheduler tcp://HOST:8786`` uses a running scheduler (any Dask
+deployment: dask-jobqueue on SLURM/PBS, Kubernetes, ``dask scheduler`` + ``dask worker`` by hand); without
+``--scheduler`` a ``LocalCluster`` of ``workers`` single-threaded worker processes is started and stopped.
+
+The scoring setup is scattered to every worker once; each task carries only an architecture string. Only the
+driver writes the score cache. A task whose worker dies is rescheduled by Dask once on the local cluster
+(``allowed-failures`` 1; a running cluster keeps its own setting); after that it is a failed score.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Iterator
+
+from nasx.errors import NasxError
+from nasx.hookspecs import hookimpl
+from nasx.interfaces import Executor
+from nasx.options import non_negative
+from nasx.scoring import ScoreTask, ScoringSetup, TaskResult, pack, setup_id
+
+#: a worker's unpacked setups, by id: unpacked once per worker process, not once per task
+_SETUPS: dict[str, ScoringSetup] = {}
+
+
+def score_on_worker(payload: bytes, identity: str, task: ScoreTask) -> TaskResult:
+    """Runs on a Dask worker."""
+    from nasx.scoring import run_task, unpack
+
+    setup = _SETUPS.get(identity)
+    if setup is None:
+        _SETUPS.clear()  # one setup at a time: a grid's runs follow each other
+        setup = _SETUPS[identity] = unpack(payload)
+    return run_task(setup, task)
+
+
+class DaskExecutor(Executor):
+    name = "dask"
+    summary = "a Dask distributed cluster (a running scheduler, or a local cluster of worker processes)"
+    defaults = {"workers": 0, "threads": 1, "scheduler": ""}
+    option_checks = {"workers": non_negative, "threads": non_negative}
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.client = None
+        self.cluster = None
+        self.payload = None
+        self.identity = ""
+
+    @property
+    def capacity(self) -> int:
+        if self.client is None:
+            from nasx.executors import cores
+
+            return self.options["workers"] or cores()
+        # one task per worker thread in flight keeps the cluster busy without queueing the whole list
+        return max(1, sum(w["nthreads"] for w in self.client.scheduler_info()["workers"].values()))
+
+    def _connect(self) -> None:
+        import dask
+        from distributed import Client, LocalCluster
+
+        if self.options["scheduler"]:
+            try:
+                self.client = Client(self.options["scheduler"], timeout="30s")
+            except (OSError, TimeoutError) as exc:
+                raise NasxError(f"cannot reach the Dask scheduler {self.options['scheduler']}: {exc}") from None
+            return
+        from nasx.executors import cores
+
+        threads = self.options["threads"]
+        env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
+        if threads:
+            env.update({name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")})
+        with dask.config.set({"distributed.scheduler.allowed-failures": 1,
+                              "distributed.nanny.pre-spawn-environ": env}):
+            self.cluster = LocalCluster(n_workers=self.options["workers"] or cores(), threads_per_worker=1,
+                                        processes=True, dashboard_address=None)
+            self.client = Client(self.cluster)
+
+    def start(self, setup: ScoringSetup) -> None:
+        setup.threads = self.options["threads"]
+        if self.client is None:
+            self._connect()
+        payload = pack(setup)
+        self.identity = setup_id(payload)
+        # every worker gets the setup once; tasks refer to it
+        self.payload = self.client.scatter(payload, broadcast=True, hash=False)
+
+    def run(self, tasks: Iterable[ScoreTask]) -> Iterator[TaskResult]:
+        from distributed import as_completed
+
+        if self.payload is None:
+            raise RuntimeError("start() the executor before run()")
+        pending = iter(tasks)
+        submitted: dict[Any, ScoreTask] = {}
+
+        def submit() -> Any | None:
+            task = next(pending, None)
+            if task is None:
+                return None
+            future = self.client.submit(score_on_worker, self.payload, self.identity, task, pure=False)
+            submitted[future] = task
+            return future
+
+        first = [f for f in (submit() for _ in range(self.capacity)) if f is not None]
+        if not first:
+            return
+        completed = as_completed(first)
+        try:
+            for future in completed:
+                task = submitted.pop(future)
+                try:
+                    result = future.result()
+                except Exception as exc:  # KilledWorker after a second death, or a task that could not run
+                    message = f"{type(exc).__name__}: {exc}"
+                    result = TaskResult(task.number, task.arch, scores={p: math.nan for p in task.proxies},
+                                        seconds={p: 0.0 for p in task.proxies},
+                                        errors={p: message for p in task.proxies})
+                yield result
+                following = submit()
+                if following is not None:
+                    completed.add(following)
+        finally:
+            for future in submitted:  # a caller that stopped early: let nothing run on
+                future.cancel()
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+        self.client = self.cluster = self.payload = None
+
+    def describe(self) -> str:
+        where = self.options["scheduler"] or f"local cluster, {self.capacity} workers"
+        return f"dask ({where} x {self.options['threads'] or 'default'} torch threads)"
+
+
+@hookimpl
+def nasx_register_executors(register):
+    register(DaskExecutor)

@@ -1,0 +1,202 @@
+"""Executors: the same results serially, in worker processes and on Dask; dead workers, failed scores, budgets,
+a shared cache, and whole-space scoring that resumes after kill -9."""
+
+import json
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import nasx
+from nasx import BudgetExhausted, Proxy
+from nasx.evaluator import Evaluator
+from nasx.search import Budget, SearchContext
+from nasx.testing.contracts import SumCombiner
+from nasx.testing.toy import BitSpace, OnesProxy
+
+QUICK = {"naswot.batch_size": 16, "repeats": 1}
+PROXIES = ["naswot", "logsynflow", "skip"]
+
+
+def history(result):
+    return [(h["arch"], h["scores"]) for h in result.to_dict()["history"]]
+
+
+@pytest.fixture(scope="module")
+def serial_result():
+    # one torch thread, as each worker has: thread counts change float32 reductions in the last digits
+    return nasx.run(proxies=PROXIES, options=QUICK, max_evals=10, seed=5, cache=False, threads=1)
+
+
+@pytest.mark.parametrize("executor", ["process", "dask"])
+def test_same_seed_same_architectures_and_scores_with_two_workers(serial_result, executor):
+    result = nasx.run(proxies=PROXIES, options=QUICK, max_evals=10, seed=5, cache=False, executor=executor,
+                      workers=2)
+    assert result.arch == serial_result.arch
+    assert history(result) == history(serial_result)
+    assert "2 workers" in result.executor
+
+
+def test_dask_local_cluster_is_started_and_stopped():
+    from nasx.plugins import Plugins
+
+    executor = Plugins().get("executor", "dask")(workers=2)
+    result = nasx.run(proxies=["skip", "params"], max_evals=6, cache=False, executor=executor)
+    assert result.evaluated == 6 and executor.client is not None
+    assert len(executor.client.scheduler_info()["workers"]) == 2
+    executor.close()
+    assert executor.client is None and executor.cluster is None
+
+
+class KillOnce(Proxy):
+    """Kills the worker scoring ``victim`` the first time (a marker file remembers), as a crash would."""
+
+    name = "kill-once"
+    needs_network = False
+    defaults = {"marker": "", "victim": "", "always": False}
+
+    def score_genotype(self, space, genotype):
+        arch = space.encode(genotype)
+        if arch == self.options["victim"]:
+            marker = Path(self.options["marker"])
+            if self.options["always"] or not marker.exists():
+                marker.write_text("killed")
+                os.kill(os.getpid(), signal.SIGKILL)
+        return float(len(arch))
+
+
+def victim_arch(seed=3):
+    """An architecture the random search with this seed scores (its third)."""
+    return history(nasx.run(proxies=["skip"], search="random", max_evals=3, seed=seed, cache=False))[2][0]
+
+
+@pytest.mark.parametrize("executor", ["process", "dask"])
+def test_a_worker_killed_mid_task_loses_nothing(tmp_path, executor):
+    victim = victim_arch()
+    killer = KillOnce(marker=str(tmp_path / "marker"), victim=victim)
+    result = nasx.run(proxies=["skip", killer], search="random", max_evals=8, seed=3, cache=False,
+                      executor=executor, workers=2)
+    assert (tmp_path / "marker").exists()  # the victim's worker was really killed
+    assert result.evaluated == 8
+    scores = dict(history(result))
+    assert scores[victim]["kill-once"] == len(victim)  # its task was run again elsewhere
+    assert all(s is not None for entry in scores.values() for s in entry.values())
+
+
+def test_a_task_whose_worker_dies_twice_is_a_failed_score(tmp_path):
+    victim = victim_arch()
+    killer = KillOnce(marker=str(tmp_path / "marker"), victim=victim, always=True)
+    result = nasx.run(proxies=["skip", killer], search="random", max_evals=8, seed=3, cache=False,
+                      executor="process", workers=2)
+    failed = [h for h in result.history if h["errors"]]
+    assert [h["arch"] for h in failed] == [victim]
+    assert "died twice" in failed[0]["errors"]["kill-once"] and math.isnan(failed[0]["scores"]["kill-once"])
+    assert result.evaluated == 8 and sum(1 for h in result.history if not h["errors"]) == 7
+
+
+class RaisesOnConvs(Proxy):
+    name = "raises-on-convs"
+    needs_network = False
+
+    def score_genotype(self, space, genotype):
+        if "conv_3x3" in space.encode(genotype):
+            raise RuntimeError("boom")
+        return 1.0
+
+
+@pytest.mark.parametrize("executor", ["serial", "process"])
+def test_a_score_that_raises_is_nan_with_its_error_and_not_cached(tmp_path, executor, caplog):
+    cache = tmp_path / "scores.sqlite"
+    result = nasx.run(proxies=["skip", RaisesOnConvs], search="random", max_evals=10, seed=0, cache=cache,
+                      executor=executor, workers=2 if executor == "process" else None)
+    failed = [h for h in result.history if h["errors"]]
+    assert failed and all("conv_3x3" in h["arch"] for h in failed)
+    assert all("RuntimeError: boom" in h["errors"]["raises-on-convs"] for h in failed)
+    assert all(math.isnan(h["scores"]["raises-on-convs"]) and h["scores"]["skip"] >= 0 for h in failed)
+    assert sum("scored NaN" in r.getMessage() for r in caplog.records) == len(failed)
+    with sqlite3.connect(cache) as db:
+        keys = [row[0] for row in db.execute("SELECT key FROM scores")]
+    # the other scores are stored, the failed ones are not (a later run tries them again)
+    assert sum('"skip"' in k for k in keys) == 10
+    assert sum('"raises-on-convs"' in k for k in keys) == 10 - len(failed)
+
+
+def test_evaluate_many_keeps_order_scores_duplicates_once_and_respects_max_evals():
+    space = BitSpace(dataset="toy")
+    evaluator = Evaluator(space, [OnesProxy()], None)
+    context = SearchContext(space, evaluator, SumCombiner(), [], Budget(max_evals=4), seed=0)
+    genotypes = [space.decode(text) for text in ("11000000", "11100000", "11000000", "00000001", "10101010",
+                                                 "11111111", "00000011")]
+    with pytest.raises(BudgetExhausted):
+        context.evaluate_many(genotypes)
+    assert [e.arch for e in context.explored.values()] == ["11000000", "11100000", "00000001", "10101010"]
+    assert context.stop_reason == "max-evals"
+    # explored genotypes come back without any budget
+    again = context.evaluate_many(genotypes[:3])
+    assert [e.arch for e in again] == ["11000000", "11100000", "11000000"]
+
+
+def test_evaluate_many_starts_nothing_once_the_time_budget_is_spent():
+    space = BitSpace(dataset="toy")
+
+    class Slow(OnesProxy):
+        def score_genotype(self, space, genotype):
+            time.sleep(0.05)
+            return super().score_genotype(space, genotype)
+
+    evaluator = Evaluator(space, [Slow()], None)
+    context = SearchContext(space, evaluator, SumCombiner(), [], Budget(max_time=0.12), seed=0)
+    with pytest.raises(BudgetExhausted):
+        context.evaluate_many([space.sample(context.rng) for _ in range(20)])
+    assert 2 <= len(context.explored) <= 4 and context.stop_reason == "max-time"
+
+
+def nasx_cli(*args):
+    return subprocess.Popen([sys.executable, "-m", "nasx_cli.main", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_two_processes_share_one_cache_file(tmp_path):
+    cache = tmp_path / "scores.sqlite"
+    both = [nasx_cli("score", "--all", "--proxy", "params", "--proxy", "skip", "--cache", str(cache), "-q")
+            for _ in range(2)]
+    outputs = [p.communicate(timeout=600) for p in both]
+    for process, (out, err) in zip(both, outputs):
+        assert process.returncode == 0, err
+        assert "locked" not in err and out.count("\n") == 15625
+    with sqlite3.connect(cache) as db:
+        assert db.execute("SELECT COUNT(*) FROM scores").fetchone()[0] == 2 * 15625
+
+
+def stored(cache: Path) -> int:
+    try:
+        with sqlite3.connect(cache, timeout=30) as db:
+            return db.execute("SELECT COUNT(*) FROM scores").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
+def test_whole_space_scoring_resumes_after_kill_9(tmp_path):
+    cache = tmp_path / "scores.sqlite"
+    args = ["score", "--all", "--proxy", "synflow", "-o", "repeats=1", "--cache", str(cache), "-q", "--threads", "1"]
+    first = nasx_cli(*args)
+    deadline = time.monotonic() + 300
+    while stored(cache) < 20 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    kept = stored(cache)
+    assert 20 <= kept < 15625
+    second = nasx_cli(*args)
+    records = [json.loads(second.stdout.readline()) for _ in range(kept + 1)]
+    second.kill()
+    second.wait()
+    # every score stored before the kill comes from the cache; the first one missing is computed
+    assert all(r["cached"] for r in records[:kept])
+    assert not records[kept]["cached"]
