@@ -200,3 +200,35 @@ def test_whole_space_scoring_resumes_after_kill_9(tmp_path):
     # every score stored before the kill comes from the cache; the first one missing is computed
     assert all(r["cached"] for r in records[:kept])
     assert not records[kept]["cached"]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_running_dask_cluster_started_by_hand(serial_result):
+    """The README's recipe: `dask scheduler`, `dask worker`, then nasx with --scheduler (on loopback)."""
+    dask = str(Path(sys.executable).parent / "dask")
+    address = f"tcp://127.0.0.1:{free_port()}"
+    host, port = address[6:].split(":")
+    scheduler = subprocess.Popen([dask, "scheduler", "--host", host, "--port", port, "--no-dashboard"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers = subprocess.Popen([dask, "worker", address, "--nworkers", "2", "--nthreads", "1", "--no-dashboard"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        from distributed import Client
+
+        with Client(address, timeout="60s") as client:
+            client.wait_for_workers(2, timeout=120)
+        result = nasx.run(proxies=PROXIES, options=QUICK, max_evals=10, seed=5, cache=False, executor="dask",
+                          scheduler=address, threads=1)
+    finally:
+        for process in (workers, scheduler):
+            process.terminate()
+            process.wait(timeout=60)
+    assert address in result.executor
+    assert history(result) == history(serial_result)
