@@ -231,6 +231,12 @@ class _Execution:
         self.device = resolve_device(device)
         self.owned = not isinstance(executor, Component)
         self.executor = make_executor(plugins, executor, workers, threads, scheduler)
+        try:
+            self.executor.open()
+        except BaseException:
+            if self.owned:
+                self.executor.close()
+            raise
 
     def __enter__(self) -> "_Execution":
         return self

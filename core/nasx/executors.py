@@ -71,12 +71,15 @@ class ProcessExecutor(Executor):
     def capacity(self) -> int:
         return self.options["workers"] or cores()
 
+    def open(self) -> None:
+        while len(self.workers) < self.capacity:
+            self.workers.append(_Worker(self.options["threads"]))
+
     def start(self, setup: ScoringSetup) -> None:
         setup.threads = self.options["threads"]
         self.payload = pack(setup)
         self.setup_id = setup_id(self.payload)
-        while len(self.workers) < self.capacity:
-            self.workers.append(_Worker(self.options["threads"]))
+        self.open()
         for worker in self.workers:
             worker.send(("setup", self.setup_id, self.payload))
 

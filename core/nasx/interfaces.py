@@ -243,6 +243,9 @@ class Executor(Component, ABC):
     def capacity(self) -> int:
         return 1
 
+    def open(self) -> None:
+        """Start the workers ahead of the first ``start``, so that their start-up is not part of a search's time."""
+
     @abstractmethod
     def start(self, setup: Any) -> None: ...
 

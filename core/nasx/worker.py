@@ -40,6 +40,8 @@ def serve(inbox: Connection, outbox: Connection) -> None:
 
 
 def main() -> None:
+    import torch  # noqa: F401  (paid now, while the driver prepares, not inside the first task)
+
     inbox = Connection(int(sys.argv[1]), writable=False)
     outbox = Connection(int(sys.argv[2]), readable=False)
     serve(inbox, outbox)

@@ -77,10 +77,13 @@ class DaskExecutor(Executor):
                                         processes=True, dashboard_address=None)
             self.client = Client(self.cluster)
 
-    def start(self, setup: ScoringSetup) -> None:
-        setup.threads = self.options["threads"]
+    def open(self) -> None:
         if self.client is None:
             self._connect()
+
+    def start(self, setup: ScoringSetup) -> None:
+        setup.threads = self.options["threads"]
+        self.open()
         payload = pack(setup)
         self.identity = setup_id(payload)
         # every worker gets the setup once; tasks refer to it
