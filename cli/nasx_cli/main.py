@@ -79,45 +79,17 @@ def plugins_command(ctx: click.Context, as_json: bool) -> None:
     from nasx.interfaces import KINDS
 
     plugins = get_plugins(ctx)
-    rows = [
-        {
-            "kind": info.kind,
-            "name": info.name,
-            "plugin": info.plugin,
-            "distribution": info.distribution,
-            "version": info.version,
-            "summary": info.cls.summary,
-            "status": "ok",
-        }
-        for info in plugins.all()
-    ]
-    for conflict in plugins.conflicts():
-        rows += [
-            {
-                "kind": info.kind,
-                "name": info.name,
-                "plugin": info.plugin,
-                "distribution": info.distribution,
-                "version": info.version,
-                "summary": info.cls.summary,
-                "status": "conflict",
-                "error": conflict.message(),
-            }
-            for info in conflict.claimants
-        ]
-    rows += [
-        {
-            "kind": failure.kind,
-            "name": failure.name,
-            "plugin": failure.plugin,
-            "distribution": failure.distribution,
-            "version": failure.version,
-            "summary": "",
-            "status": "failed",
-            "error": failure.error,
-        }
-        for failure in plugins.failures()
-    ]
+
+    def row(source, status: str, summary: str = "", error: str | None = None) -> dict:
+        entry = {"kind": source.kind, "name": source.name, "plugin": source.plugin,
+                 "distribution": source.distribution, "version": source.version, "summary": summary,
+                 "status": status}
+        return entry if error is None else {**entry, "error": error}
+
+    rows = [row(info, "ok", info.cls.summary) for info in plugins.all()]
+    rows += [row(info, "conflict", info.cls.summary, conflict.message())
+             for conflict in plugins.conflicts() for info in conflict.claimants]
+    rows += [row(failure, "failed", error=failure.error) for failure in plugins.failures()]
     # components in kind order, a conflict's claimants next to each other; failures last
     rows.sort(key=lambda row: (row["status"] == "failed", KINDS.index(row["kind"]) if row["kind"] in KINDS
                                else len(KINDS), row["name"]))
