@@ -224,7 +224,7 @@ def test_plugins_command_lists_conflicts_and_failures_with_a_status():
     assert done.exit_code == 0, done.output
     rows = json.loads(done.stdout)
     by_status = {status: [row for row in rows if row["status"] == status] for status in ("ok", "conflict", "failed")}
-    assert {row["name"] for row in by_status["ok"]} == {"max-flops", "max-params"}
+    assert {row["name"] for row in by_status["ok"]} == {"max-flops", "max-params", "serial", "process"}  # built in
     assert "error" not in by_status["ok"][0]
     assert [(row["name"], row["distribution"]) for row in by_status["conflict"]] == [
         ("fake", "dist-a"), ("fake", "dist-b")]
