@@ -81,10 +81,14 @@ class ScoringSetup:
     def prepare(self) -> "ScoringSetup":
         """Set this process's torch threads and move the batch to the device, once."""
         if not self._ready:
-            if self.threads:
-                import torch
+            import torch
 
+            if self.threads:
                 torch.set_num_threads(self.threads)
+            if self.device.startswith("cuda"):
+                # TF32 convolutions change grasp, epsilon and ntk by several percent: proxies are defined in float32
+                torch.backends.cudnn.allow_tf32 = False
+                torch.backends.cuda.matmul.allow_tf32 = False
             if self.batch is not None and self.device != "cpu":
                 self.batch = self.batch.to(self.device)
             self._ready = True

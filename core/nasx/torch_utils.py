@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
+import copy
+import itertools
+
 import torch
 from torch import nn
 
 
 @torch.no_grad()
 def initialise(network: nn.Module, scheme: str, seed: int) -> None:
-    """Re-initialise every weight reproducibly, without touching the global RNG.
+    """Re-initialise every weight reproducibly, without touching the global RNG of any device.
 
     ``kaiming``: FreeREA's scheme — Kaiming-normal (fan-out, ReLU) conv and linear weights, zero biases,
-    BatchNorm weight 1 and bias 0. ``pytorch``: each layer's own ``reset_parameters``.
+    BatchNorm weight 1 and bias 0 and fresh running statistics. ``pytorch``: each layer's own
+    ``reset_parameters``. Weights are always drawn on the CPU, so a seed gives the same weights on every device.
     """
+    if any(tensor.device.type != "cpu" for tensor in itertools.chain(network.parameters(), network.buffers())):
+        # A CUDA or MPS generator draws other numbers for the same seed: initialise a CPU copy and copy it back.
+        on_cpu = copy.deepcopy(network).cpu()
+        _initialise_on_cpu(on_cpu, scheme, seed)
+        network.load_state_dict(on_cpu.state_dict())
+        return
+    _initialise_on_cpu(network, scheme, seed)
+
+
+def _initialise_on_cpu(network: nn.Module, scheme: str, seed: int) -> None:
     if scheme == "pytorch":
+        # fork_rng restores only the CPU generator, so only the CPU generator is seeded (torch.manual_seed would
+        # also reseed, and leave reseeded, every CUDA and MPS generator); reset_parameters draws from it.
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+            torch.random.default_generator.manual_seed(seed)
             for module in network.modules():
                 if hasattr(module, "reset_parameters"):
                     module.reset_parameters()
@@ -26,6 +42,11 @@ def initialise(network: nn.Module, scheme: str, seed: int) -> None:
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu", generator=generator)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.modules.batchnorm._BatchNorm) and module.affine:
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+            if module.affine:
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+            # As reset_parameters does: running statistics left by an earlier proxy's training-mode passes must
+            # not reach the next one (the evaluator's device copy always gets the CPU network's, never updated).
+            if module.track_running_stats:
+                module.reset_running_stats()

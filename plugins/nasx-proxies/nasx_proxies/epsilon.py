@@ -7,7 +7,7 @@ import copy
 
 from nasx.interfaces import Proxy
 from nasx.options import non_negative, positive
-from nasx_proxies._common import ProxyPlugin
+from nasx_proxies._common import ProxyPlugin, as_float64
 
 #: (w1, w2) per space, from the paper; spaces not listed use NB201's pair.
 DEFAULT_WEIGHTS = {"nats-tss": (1e-7, 1.0), "nats-sss": (1e-7, 1.0), "nb101": (1e-4, 10.0)}
@@ -56,11 +56,18 @@ class Epsilon(Proxy):
         output that collapsed to one value gives NaN."""
         import torch
 
-        constant = copy.deepcopy(network)  # the constant weights must not leak into the caller's network
         images = batch.images
+        if self.options["double"] and images.device.type == "mps":
+            from nasx.errors import NasxError
+
+            raise NasxError("proxy epsilon with double=true needs float64, which MPS lacks; use --device cpu or "
+                            "cuda, or double=false")
+        constant = copy.deepcopy(network)  # the constant weights must not leak into the caller's network
         if self.options["double"]:
             constant, images = constant.double(), images.double()
-        if images.dim() == 4:  # convolutions on the CPU run about twice as fast in this layout
+        if images.dim() == 4 and images.device.type == "cpu":
+            # convolutions on the CPU run about twice as fast in this layout; a gain measured on CPUs only, so other
+            # devices keep their default layout
             constant = constant.to(memory_format=torch.channels_last)
             images = images.contiguous(memory_format=torch.channels_last)
         normalised = []
@@ -69,7 +76,7 @@ class Epsilon(Proxy):
                 for name, parameter in constant.named_parameters():
                     parameter.fill_(0.0 if name.endswith("bias") else value)
                 constant.train()
-                flat = constant(images).flatten().double()
+                flat = as_float64(constant(images).flatten())
             low, high = flat.min(), flat.max()
             normalised.append((flat - low) / (high - low))  # 0/0 = NaN when the output collapsed
         stacked = torch.stack(normalised)

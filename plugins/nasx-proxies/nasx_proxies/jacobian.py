@@ -33,7 +33,7 @@ class JacobCov(Proxy):
         (jacobian,) = torch.autograd.grad(output.sum(), images, allow_unused=True)
         if jacobian is None:
             return float("nan")  # the output does not depend on the input (e.g. a cell of 'none' edges)
-        rows = jacobian.reshape(len(images), -1).double().numpy()
+        rows = jacobian.reshape(len(images), -1).cpu().double().numpy()  # numpy needs it on the CPU
         with np.errstate(invalid="ignore", divide="ignore"):
             correlation = np.corrcoef(rows)
         if not np.all(np.isfinite(correlation)):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from nasx.interfaces import Proxy
 from nasx.options import non_negative, positive
-from nasx_proxies._common import ProxyPlugin
+from nasx_proxies._common import ProxyPlugin, as_float64
 
 POOLING = ("AvgPool1d", "AvgPool2d", "AvgPool3d", "MaxPool1d", "MaxPool2d", "MaxPool3d",
            "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d",
@@ -35,11 +35,12 @@ class NoiseImmunity(Proxy):
             from nasx.errors import NasxError
 
             raise NasxError(f"proxy 'ni': the networks of space '{space.name}' have no pooling layer")
+        # The noise is drawn on the CPU and then moved, so a seed gives the same noise on every device.
         generator = torch.Generator().manual_seed(int(self.options["noise_seed"]))
-        noisy = batch.images + float(self.options["noise_std"]) * torch.randn(
-            batch.images.shape, generator=generator, dtype=batch.images.dtype)
+        noise = torch.randn(batch.images.shape, generator=generator, dtype=batch.images.dtype)
+        noisy = batch.images + float(self.options["noise_std"]) * noise.to(batch.images.device)
         features: list = []  # the clean pass's pooled maps, then the noisy pass's
-        hooks = [m.register_forward_hook(lambda module, inputs, output: features.append(output.double()))
+        hooks = [m.register_forward_hook(lambda module, inputs, output: features.append(as_float64(output)))
                  for m in pools]
         try:
             network.train()

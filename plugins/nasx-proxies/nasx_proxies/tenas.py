@@ -26,7 +26,9 @@ class NTK(Proxy):
         weights = [p for name, p in network.named_parameters() if "weight" in name and p.requires_grad]
         summed = network(batch.images).sum(dim=1)  # each image's logits summed, as TE-NAS backpropagates ones
         rows = _per_image_gradients(summed, weights)
-        kernel = (rows @ rows.T).double()
+        # The small (images x images) kernel goes to the CPU: MPS has no float64, and one eigensolver on every
+        # device leaves the kernel as the only place where devices differ.
+        kernel = (rows @ rows.T).cpu().double()
         eigenvalues = torch.linalg.eigvalsh(kernel)
         smallest, largest = float(eigenvalues[0]), float(eigenvalues[-1])
         if smallest <= 0.0:
@@ -42,7 +44,7 @@ def _per_image_gradients(summed, weights):
     rows = []
     for index in range(summed.shape[0]):
         gradients = torch.autograd.grad(summed[index], weights, retain_graph=True, allow_unused=True)
-        rows.append(torch.cat([torch.zeros(w.numel()) if g is None else g.reshape(-1)
+        rows.append(torch.cat([w.new_zeros(w.numel()) if g is None else g.reshape(-1)
                                for w, g in zip(weights, gradients)]))
     return torch.stack(rows)
 
@@ -81,11 +83,14 @@ class LinearRegions(Proxy):
         if not codes:
             return 1.0  # no ReLU: the network is one linear region
         pattern = torch.cat(codes, dim=1)
+        if pattern.device.type == "mps":
+            pattern = pattern.cpu()  # MPS's unique has no dim argument (or a recent, unproven one)
         return float(torch.unique(pattern, dim=0).shape[0])
 
 
 def _random_patches(images, count: int, side: int):
-    """``count`` crops of ``side`` x ``side`` pixels at positions drawn with a fixed seed."""
+    """``count`` crops of ``side`` x ``side`` pixels at positions drawn with a fixed seed (drawn on the CPU, so
+    every device crops the same pixels)."""
     import torch
 
     generator = torch.Generator().manual_seed(0)
@@ -96,8 +101,9 @@ def _random_patches(images, count: int, side: int):
     left = torch.randint(0, width - side + 1, (count,), generator=generator)
     rows = (top[:, None] + torch.arange(side))[:, :, None]
     cols = (left[:, None] + torch.arange(side))[:, None, :]
+    which, rows, cols = which.to(images.device), rows.to(images.device), cols.to(images.device)
     picked = images[which]  # (count, C, H, W)
-    index = torch.arange(count)[:, None, None]
+    index = torch.arange(count, device=images.device)[:, None, None]
     return picked.permute(0, 2, 3, 1)[index, rows, cols].permute(0, 3, 1, 2).contiguous()
 
 
