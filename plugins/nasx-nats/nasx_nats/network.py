@@ -56,16 +56,57 @@ class Cell(nn.Module):
         self.inputs = [
             [(u, f"{u}_{v}") for (u, w) in EDGES if w == v and f"{u}_{v}" in self.edges] for v in range(NUM_NODES)
         ]
+        # Off by default (every operation runs, as in NATS-Bench). A proxy may switch it on for one computation:
+        # see dead_operations.
+        self.skip_dead_operations = False
+        self._observed = self._observed_nodes()
+
+    def _observed_nodes(self) -> list[bool]:
+        """Per node: whether its value is read by something that matters — the cell's output, or a ReLU (whose
+        activations proxies observe through hooks) — directly or through later nodes."""
+        observed = [False] * NUM_NODES
+        observed[-1] = True
+        for u in range(NUM_NODES - 2, -1, -1):
+            observed[u] = any(
+                observed[v] or leading_relu(self.edges[name]) is not None
+                for v in range(u + 1, NUM_NODES)
+                for w, name in self.inputs[v]
+                if w == u
+            )
+        return observed
+
+    def dead_operations(self) -> list[str]:
+        """Names of the operations whose result never reaches the cell's output nor any ReLU: they feed a node
+        that nothing observed reads (in NB201, a node whose outgoing edges are all 'none', or lead only to such
+        nodes through skips and poolings). With ``skip_dead_operations`` on, forward runs only their leading ReLU
+        (if any), so hooks on every ReLU see the same activations; the output, its gradient with respect to every
+        other parameter, and every activation that is observed stay exactly the same, and their own layers (and
+        BatchNorm running statistics) are left untouched."""
+        return [name for v in range(1, NUM_NODES) if not self._observed[v] for _, name in self.inputs[v]]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x]
         for v in range(1, NUM_NODES):
+            if self.skip_dead_operations and not self._observed[v]:
+                for u, name in self.inputs[v]:
+                    relu = leading_relu(self.edges[name])
+                    if relu is not None:
+                        relu(nodes[u])
+                nodes.append(None)  # never read: every operation reading it is dead too
+                continue
             terms = [self.edges[name](nodes[u]) for u, name in self.inputs[v]]
             if terms:
                 nodes.append(sum(terms[1:], terms[0]))
             else:
                 nodes.append(x.new_zeros((x.shape[0], self.c_out, *x.shape[2:])))
         return nodes[-1]
+
+
+def leading_relu(module: nn.Module) -> nn.ReLU | None:
+    """The ReLU an operation starts with (relu_conv_bn, or a pooling preceded by one), else None."""
+    while isinstance(module, nn.Sequential) and len(module):
+        module = module[0]
+    return module if isinstance(module, nn.ReLU) else None
 
 
 class ResidualReduction(nn.Module):

@@ -1,7 +1,7 @@
 """SynFlow (Tanaka et al., 2020) and FreeREA's LogSynflow.
 
-The network is copied in double precision with absolute-valued weights and BatchNorm removed; an all-ones input
-gives R = sum of the outputs; the score sums theta * dR/dtheta (SynFlow) or theta * log(dR/dtheta + 1)
+The network is evaluated in double precision with absolute-valued weights and BatchNorm bypassed; an all-ones
+input gives R = sum of the outputs; the score sums theta * dR/dtheta (SynFlow) or theta * log(dR/dtheta + 1)
 (LogSynflow) over conv and linear weights. The caller's network is never modified.
 """
 
@@ -11,10 +11,124 @@ import copy
 
 from nasx.interfaces import Proxy
 from nasx.options import positive
-from nasx_proxies._common import ProxyPlugin, remove_batchnorm
+from nasx_proxies._common import (ProxyPlugin, all_modules, remove_batchnorm, replaced_forwards,
+                                  skipping_dead_operations)
 
 
 def synflow_score(network, input_shape, use_log: bool) -> float:
+    """The score, computed on the caller's network itself: for the duration, each convolution and linear layer
+    computes with a double-precision |W| of its own (leaf tensors whose gradients are read), and BatchNorm and
+    ReLU pass their input through. That is the copy-based definition (``synflow_score_on_copy``) without copying
+    a network: with positive weights and biases, an all-ones input and no BatchNorm, the activations of networks
+    made of convolutions, poolings, sums and concatenations are >= 0, so a ReLU is the identity on them (checked:
+    a network whose activations go negative anyway is scored on a copy). The only difference is a ReLU's zero
+    gradient at an activation that is exactly 0, which happens only on a tensor no weight contributes to (a cell
+    node without inputs), whose weights' gradients are 0 either way. Operations whose result never reaches the
+    output (dead convolutions) are skipped where the network offers it: they get no gradient in either case. On a
+    CPU the computation runs in the channels-last layout (about 10 % faster in double precision there; values
+    equal up to rounding). Networks with other parameterised modules, or with dropout, are scored on a copy."""
+    import torch
+
+    modules = all_modules(network)
+    parameter = next(network.parameters(), None)
+    device = parameter.device if parameter is not None else torch.device("cpu")
+    channels_last = device.type == "cpu"
+    plan = positive_double_forwards(modules, channels_last)
+    if plan is None:
+        return synflow_score_on_copy(network, input_shape, use_log)
+    forwards, weights, relu_inputs = plan
+    inputs = torch.ones((1, *input_shape), dtype=torch.float64, device=device)
+    if channels_last and inputs.dim() == 4:
+        inputs = inputs.contiguous(memory_format=torch.channels_last)
+    with replaced_forwards(forwards), skipping_dead_operations(modules):
+        output = network(inputs)
+    if _any_negative(relu_inputs):  # the network's own computations made an activation negative: ReLUs matter
+        return synflow_score_on_copy(network, input_shape, use_log)
+    gradients = torch.autograd.grad(output.sum(), weights, allow_unused=True)
+    return _sum_flows(weights, gradients, use_log)
+
+
+def positive_double_forwards(modules, channels_last: bool = False):
+    """(module -> replacement forward, the |W| tensors in module order, the list that collects what the ReLUs
+    receive) for a network's ``modules()``, or None when the network holds parameters in modules other than
+    convolutions, linear layers and BatchNorm, or uses dropout. ``channels_last``: convolution weights in that
+    layout."""
+    import torch
+    from torch import nn
+    from torch.nn import functional
+
+    def absolute(parameter, requires_grad=False):
+        if parameter is None:
+            return None
+        layout = torch.channels_last if channels_last and parameter.dim() == 4 else torch.preserve_format
+        # copy=True: a float64 parameter must not be returned as itself and made absolute in place
+        copied = parameter.detach().to(torch.float64, memory_format=layout, copy=True).abs_()
+        return copied.requires_grad_(requires_grad)
+
+    def convolution(module, weight, bias):
+        return lambda x: functional.conv2d(x, weight, bias, module.stride, module.padding, module.dilation,
+                                           module.groups)
+
+    def linear(weight, bias):
+        return lambda x: functional.linear(x, weight, bias)
+
+    relu_inputs = []
+
+    def identity_on_positive(x):  # ReLU: x >= 0 here, which synflow_score checks afterwards
+        relu_inputs.append(x)
+        return x
+
+    forwards, weights = {}, []
+    for module in modules:
+        if isinstance(module, nn.Conv2d) and module.padding_mode == "zeros":
+            weight = absolute(module.weight, requires_grad=True)
+            forwards[module] = convolution(module, weight, absolute(module.bias))
+            weights.append(weight)
+        elif isinstance(module, nn.Linear):
+            weight = absolute(module.weight, requires_grad=True)
+            forwards[module] = linear(weight, absolute(module.bias))
+            weights.append(weight)
+        elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+            forwards[module] = _identity
+        elif isinstance(module, nn.ReLU):
+            forwards[module] = identity_on_positive
+        elif isinstance(module, nn.modules.dropout._DropoutNd):
+            return None
+        # _parameters: the module's own parameters, read directly (parameters(recurse=False) walks the tree again);
+        # empty ones (device markers, as in NB101's cells) are harmless
+        elif any(p is not None and p.numel() for p in module._parameters.values()):
+            return None
+    if not weights:
+        return None
+    return forwards, weights, relu_inputs
+
+
+def _identity(x):
+    return x
+
+
+def _any_negative(tensors) -> bool:
+    import torch
+
+    distinct = [t for t in {id(t): t for t in tensors}.values() if t.numel()]  # several ReLUs often read one node
+    return bool(distinct) and bool(torch.stack([t.amin() for t in distinct]).lt(0).any())
+
+
+def _sum_flows(weights, gradients, use_log: bool) -> float:
+    import torch
+
+    total = 0.0  # float additions, in layer order: the same sum as a float64 tensor's
+    with torch.no_grad():
+        for weight, gradient in zip(weights, gradients):
+            if gradient is None:  # a layer that does not reach the output contributes nothing
+                continue
+            flow = gradient.log1p_() if use_log else gradient  # the gradients are this function's to overwrite
+            total += float((weight * flow).abs_().sum())
+    return total
+
+
+def synflow_score_on_copy(network, input_shape, use_log: bool) -> float:
+    """The definition, on a deep copy in double precision with |W| and BatchNorm removed."""
     import torch
     from torch import nn
 
@@ -25,16 +139,10 @@ def synflow_score(network, input_shape, use_log: bool) -> float:
             parameter.abs_()
     weights = [m.weight for m in linear.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     linear.train()
-    output = linear(torch.ones((1, *input_shape), dtype=torch.float64))
+    device = weights[0].device if weights else None
+    output = linear(torch.ones((1, *input_shape), dtype=torch.float64, device=device))
     gradients = torch.autograd.grad(output.sum(), weights, allow_unused=True)
-    total = torch.zeros((), dtype=torch.float64)
-    with torch.no_grad():
-        for weight, gradient in zip(weights, gradients):
-            if gradient is None:  # a layer that does not reach the output contributes nothing
-                continue
-            flow = torch.log1p(gradient) if use_log else gradient
-            total += (weight * flow).abs().sum()
-    return float(total)
+    return _sum_flows(weights, gradients, use_log)
 
 
 def path_norm(network, input_shape) -> float:
@@ -62,6 +170,7 @@ class LogSynflow(Proxy):
     needs_gradients = True
     defaults = {"repeats": 3}
     option_checks = {"repeats": positive}
+    version = "2"  # 2: computed on the network itself, channels-last on a CPU (same values up to float64 rounding)
 
     def score_network(self, network, batch, space) -> float:
         return synflow_score(network, space.input_shape, use_log=True)
@@ -73,6 +182,7 @@ class Synflow(Proxy):
     needs_gradients = True
     defaults = {"repeats": 3}
     option_checks = {"repeats": positive}
+    version = "2"  # 2: computed on the network itself, channels-last on a CPU (same values up to float64 rounding)
 
     def score_network(self, network, batch, space) -> float:
         return synflow_score(network, space.input_shape, use_log=False)
