@@ -232,3 +232,15 @@ def test_a_running_dask_cluster_started_by_hand(serial_result):
             process.wait(timeout=60)
     assert address in result.executor
     assert history(result) == history(serial_result)
+
+
+def test_serial_threads_are_given_back_after_the_call():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        nasx.run(proxies=["skip"], max_evals=2, cache=False, threads=1)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

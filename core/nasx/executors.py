@@ -39,13 +39,28 @@ class SerialExecutor(Executor):
     defaults = {"threads": 0}
     option_checks = {"threads": non_negative}  # 0: torch's default
 
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.previous_threads = 0
+
     def start(self, setup: ScoringSetup) -> None:
         setup.threads = self.options["threads"]
+        if setup.threads and not self.previous_threads:
+            import torch
+
+            self.previous_threads = torch.get_num_threads()  # given back on close: this process is the caller's
         self.setup = setup
 
     def run(self, tasks: Iterable[ScoreTask]) -> Iterator[TaskResult]:
         for task in tasks:  # pulled one at a time: the caller sees each result before the next task is made
             yield run_task(self.setup, task)
+
+    def close(self) -> None:
+        if self.previous_threads:
+            import torch
+
+            torch.set_num_threads(self.previous_threads)
+            self.previous_threads = 0
 
     def describe(self) -> str:
         return f"serial ({self.options['threads'] or 'default'} torch threads)"

@@ -160,8 +160,17 @@ def path_norm(network, input_shape) -> float:
             else:
                 parameter.pow_(2)
         squared.train()
-        total = squared(torch.ones((1, *input_shape), dtype=torch.float64)).sum()
+        device = next(squared.parameters()).device
+        total = squared(torch.ones((1, *input_shape), dtype=torch.float64, device=device)).sum()
     return float(total.sqrt())
+
+
+def refuse_mps(proxy: str, network) -> None:
+    """These proxies are defined in double precision, which Apple's MPS backend lacks."""
+    from nasx.errors import NasxError
+
+    if any(p.device.type == "mps" for p in network.parameters()):
+        raise NasxError(f"proxy {proxy} needs float64, which MPS lacks; use --device cpu or cuda")
 
 
 class LogSynflow(Proxy):
@@ -173,6 +182,7 @@ class LogSynflow(Proxy):
     version = "2"  # 2: computed on the network itself, channels-last on a CPU (same values up to float64 rounding)
 
     def score_network(self, network, batch, space) -> float:
+        refuse_mps(self.name, network)
         return synflow_score(network, space.input_shape, use_log=True)
 
 
@@ -185,6 +195,7 @@ class Synflow(Proxy):
     version = "2"  # 2: computed on the network itself, channels-last on a CPU (same values up to float64 rounding)
 
     def score_network(self, network, batch, space) -> float:
+        refuse_mps(self.name, network)
         return synflow_score(network, space.input_shape, use_log=False)
 
 
@@ -195,6 +206,7 @@ class PathNorm(Proxy):
     option_checks = {"repeats": positive}
 
     def score_network(self, network, batch, space) -> float:
+        refuse_mps(self.name, network)
         return path_norm(network, space.input_shape)
 
 
