@@ -69,6 +69,9 @@ class DaskExecutor(Executor):
 
         threads = self.options["threads"]
         env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
+        # Dask's default trims freed memory back to the system at 64 KiB: every forward pass then faults its
+        # tensors in afresh, which made scoring about 2.5 times slower than in a plain process
+        env.pop("MALLOC_TRIM_THRESHOLD_", None)
         if threads:
             env.update({name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")})
         with dask.config.set({"distributed.scheduler.allowed-failures": 1,
