@@ -143,6 +143,7 @@ class Evaluator:
             raise NasxError("a proxy needs input data but no batch was given")
         self.space = space
         self.proxies = list(proxies)
+        self._proxy_by_name = {p.name: p for p in self.proxies}
         self.batch = batch
         self.cache = cache if cache is not None else ScoreCache(None)
         self.init = init
@@ -211,7 +212,7 @@ class Evaluator:
                     raise NasxError(result.fatal)
                 evaluation = partial.pop(result.number)
                 for name, score in result.scores.items():
-                    proxy = next(p for p in self.proxies if p.name == name)
+                    proxy = self._proxy_by_name[name]
                     evaluation.scores[name], evaluation.seconds[name] = score, result.seconds[name]
                     evaluation.cached[name] = False
                     spent[0] += result.seconds[name]

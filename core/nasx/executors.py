@@ -5,7 +5,6 @@ The ``dask`` executor, for a Dask cluster, is the ``nasx-dask`` plugin.
 
 from __future__ import annotations
 
-import math
 import os
 import subprocess
 import sys
@@ -159,9 +158,7 @@ class ProcessExecutor(Executor):
 
 
 def _died(task: ScoreTask, code: int | None) -> TaskResult:
-    message = f"the worker scoring it died twice (exit code {code})"
-    return TaskResult(task.number, task.arch, scores={p: math.nan for p in task.proxies},
-                      seconds={p: 0.0 for p in task.proxies}, errors={p: message for p in task.proxies})
+    return TaskResult.failed(task, f"the worker scoring it died twice (exit code {code})")
 
 
 class _Worker:

@@ -124,6 +124,12 @@ class TaskResult:
     #: a user error (NasxError) that must stop the command, not become a NaN
     fatal: str | None = None
 
+    @classmethod
+    def failed(cls, task: "ScoreTask", message: str) -> "TaskResult":
+        """Every score of the task NaN with ``message``: a task that could not be run at all."""
+        return cls(task.number, task.arch, scores={p: math.nan for p in task.proxies},
+                   seconds={p: 0.0 for p in task.proxies}, errors={p: message for p in task.proxies})
+
 
 def setup_id(payload: bytes) -> str:
     return hashlib.sha256(payload).hexdigest()[:16]

@@ -9,7 +9,6 @@ driver writes the score cache. A task whose worker dies is rescheduled by Dask o
 
 from __future__ import annotations
 
-import math
 from typing import Any, Iterable, Iterator
 
 from nasx.errors import NasxError
@@ -118,10 +117,7 @@ class DaskExecutor(Executor):
                 try:
                     result = future.result()
                 except Exception as exc:  # KilledWorker after a second death, or a task that could not run
-                    message = f"{type(exc).__name__}: {exc}"
-                    result = TaskResult(task.number, task.arch, scores={p: math.nan for p in task.proxies},
-                                        seconds={p: 0.0 for p in task.proxies},
-                                        errors={p: message for p in task.proxies})
+                    result = TaskResult.failed(task, f"{type(exc).__name__}: {exc}")
                 yield result
                 following = submit()
                 if following is not None:
