@@ -14,8 +14,14 @@ taken between rounds of the same run. One unmeasured warm-up scores a few cells 
 start-up, cuDNN, the first allocations). The cells both devices score also give the largest CPU/GPU difference
 of each proxy's score.
 
+The GPU side is also measured with ``--gpu-workers`` process workers (one torch thread each) sharing the GPU:
+one process leaves a GPU mostly idle (each cell is a few hundred small kernels launched from Python), so several
+processes feeding it concurrently score more cells per second. Each worker count is a separate side of the same
+alternating rounds, and its pool is started (and warmed up) once, outside the timed rounds.
+
 Search: ``nasx.run(search="freerea", max_wall=45, device=...)`` on cifar10 (real images), cifar100 and
-ImageNet16-120 (the synthetic batch), seeds 0..``--seeds``-1, no cache; reports test accuracy and cells scored.
+ImageNet16-120 (the synthetic batch), seeds 0..``--seeds``-1, no cache, with ``--search-workers`` process workers on
+the GPU (1: serial); reports test accuracy and cells scored.
 
 Smoke test on a machine without a GPU (the "GPU" side is then the CPU too, so the ratio is about 1):
 
@@ -49,41 +55,64 @@ def sample_archs(count: int) -> list[str]:
     return [space.encode(space.genotype_at(index)) for index in indices]
 
 
-def score(archs: list[str], device: str, images, plugins) -> tuple[float, list[dict]]:
-    """Seconds to score ``archs`` on ``device`` (one torch thread, no cache), and the records."""
+def score(archs: list[str], device: str, images, plugins, executor=None) -> tuple[float, list[dict]]:
+    """Seconds to score ``archs`` on ``device`` (one torch thread per process, no cache), and the records; with
+    ``executor`` (an open pool) its workers score, else this process does."""
     import nasx
 
+    workers = {"threads": 1} if executor is None else {"executor": executor}
     start = time.perf_counter()
     records = nasx.score(archs, space="nats-tss", dataset="cifar10", proxies=PROXIES, images=images, cache=False,
-                         device=device, threads=1, plugins=plugins)
+                         device=device, plugins=plugins, **workers)
     return time.perf_counter() - start, records
 
 
-def throughput(archs: list[str], cpu_count: int, device: str, rounds: int, images, plugins) -> dict:
+def process_pool(workers: int):
+    """An open pool of ``workers`` single-threaded processes, or None for 1 (this process scores)."""
+    if workers == 1:
+        return None
+    from nasx.executors import ProcessExecutor
+
+    pool = ProcessExecutor(workers=workers, threads=1)
+    pool.open()
+    return pool
+
+
+def throughput(archs: list[str], cpu_count: int, device: str, rounds: int, images, plugins,
+               gpu_workers: list[int]) -> dict:
     cpu_archs = archs[:cpu_count]
     warm_up = archs[:2]
-    score(warm_up, "cpu", images, plugins)
-    score(warm_up, device, images, plugins)
-    measured: dict[str, list[dict]] = {"cpu": [], "device": []}
-    records: dict[str, list[dict]] = {}
-    for number in range(rounds):
-        for side, side_device, side_archs in (("cpu", "cpu", cpu_archs), ("device", device, archs)):
-            seconds, records[side] = score(side_archs, side_device, images, plugins)
-            rate = len(side_archs) / seconds
-            measured[side].append({"round": number, "archs": len(side_archs), "seconds": seconds,
-                                   "archs_per_second": rate})
-            print(f"round {number} {side_device:>6}: {len(side_archs)} cells in {seconds:.1f} s = "
-                  f"{rate:.2f} cells/s", flush=True)
+    pools = {workers: process_pool(workers) for workers in gpu_workers}
+    try:
+        score(warm_up, "cpu", images, plugins)
+        for workers, pool in pools.items():  # CUDA start-up of every worker, outside the timed rounds
+            score(archs[:2 * workers], device, images, plugins, pool)
+        sides = [("cpu", "cpu", cpu_archs, None)]
+        sides += [(f"{device} x{workers}", device, archs, pool) for workers, pool in pools.items()]
+        measured: dict[str, list[dict]] = {side[0]: [] for side in sides}
+        records: dict[str, list[dict]] = {}
+        for number in range(rounds):
+            for side, side_device, side_archs, pool in sides:
+                seconds, records[side] = score(side_archs, side_device, images, plugins, pool)
+                rate = len(side_archs) / seconds
+                measured[side].append({"round": number, "archs": len(side_archs), "seconds": seconds,
+                                       "archs_per_second": rate})
+                print(f"round {number} {side:>9}: {len(side_archs)} cells in {seconds:.1f} s = "
+                      f"{rate:.2f} cells/s", flush=True)
+    finally:
+        for pool in pools.values():
+            if pool is not None:
+                pool.close()
 
     def rate(side: str) -> float:  # all rounds of a side pooled: cells over seconds
         return sum(r["archs"] for r in measured[side]) / sum(r["seconds"] for r in measured[side])
 
-    return {
-        "cpu": {"archs_per_round": len(cpu_archs), "rounds": measured["cpu"], "archs_per_second": rate("cpu")},
-        "device": {"archs_per_round": len(archs), "rounds": measured["device"], "archs_per_second": rate("device")},
-        "ratio": rate("device") / rate("cpu"),
-        "largest_difference": differences(records["cpu"], records["device"][:len(cpu_archs)]),
-    }
+    found = {"cpu": {"archs_per_round": len(cpu_archs), "rounds": measured["cpu"], "archs_per_second": rate("cpu")}}
+    for side, _, side_archs, _ in sides[1:]:
+        found[side] = {"archs_per_round": len(side_archs), "rounds": measured[side],
+                       "archs_per_second": rate(side), "ratio_to_cpu": rate(side) / rate("cpu"),
+                       "largest_difference": differences(records["cpu"], records[side][:len(cpu_archs)])}
+    return found
 
 
 def differences(cpu: list[dict], device: list[dict]) -> dict:
@@ -103,25 +132,33 @@ def differences(cpu: list[dict], device: list[dict]) -> dict:
     return found
 
 
-def search(dataset: str, seed: int, device: str, max_wall: float, images, plugins) -> dict:
+def search(dataset: str, seed: int, device: str, max_wall: float, images, plugins, pool) -> dict:
     import nasx
 
+    workers = {"threads": 1} if pool is None else {"executor": pool}
     result = nasx.run(space="nats-tss", dataset=dataset, proxies=PROXIES, search="freerea", seed=seed,
                       max_wall=max_wall, images=images if dataset == "cifar10" else None, cache=False,
-                      device=device, threads=1, plugins=plugins)
+                      device=device, plugins=plugins, **workers)
     run = result.to_dict()
     run.pop("history")
     return run
 
 
-def searches(device: str, seeds: int, max_wall: float, images, plugins) -> dict:
+def searches(device: str, seeds: int, max_wall: float, images, plugins, workers: int) -> dict:
     runs = []
-    for dataset in DATASETS:
-        for seed in range(seeds):
-            run = search(dataset, seed, device, max_wall, images, plugins)
-            runs.append(run)
-            print(f"freerea {dataset} seed {seed}: accuracy {run['test_accuracy']:.2f}, {run['evaluated']} cells "
-                  f"in {run['wall_seconds']:.1f} s", flush=True)
+    pool = process_pool(workers)
+    try:
+        if pool is not None:  # the workers' CUDA start-up is not part of any search's 45 s
+            score(sample_archs(2 * workers), device, images, plugins, pool)
+        for dataset in DATASETS:
+            for seed in range(seeds):
+                run = search(dataset, seed, device, max_wall, images, plugins, pool)
+                runs.append(run)
+                print(f"freerea {dataset} seed {seed}: accuracy {run['test_accuracy']:.2f}, {run['evaluated']} "
+                      f"cells in {run['wall_seconds']:.1f} s", flush=True)
+    finally:
+        if pool is not None:
+            pool.close()
     summary = {}
     for dataset in DATASETS:
         mine = [r for r in runs if r["dataset"] == dataset]
@@ -135,7 +172,7 @@ def searches(device: str, seeds: int, max_wall: float, images, plugins) -> dict:
         print(f"{dataset}: {summary[dataset]['accuracy_mean']:.2f} ± {summary[dataset]['accuracy_std']:.2f} "
               f"(optimum {optimum if optimum is None else round(optimum, 2)}), "
               f"{summary[dataset]['cells_scored_mean']:.0f} cells scored", flush=True)
-    return {"max_wall": max_wall, "seeds": seeds, "runs": runs, "summary": summary}
+    return {"max_wall": max_wall, "seeds": seeds, "workers": workers, "runs": runs, "summary": summary}
 
 
 def machine(device: str) -> dict:
@@ -163,10 +200,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="rounds per device, alternating CPU and GPU")
     parser.add_argument("--seeds", type=int, default=3, help="FreeREA seeds per dataset (0: no search)")
     parser.add_argument("--max-wall", type=float, default=45.0, help="wall-clock seconds of each FreeREA search")
+    parser.add_argument("--gpu-workers", default="1", metavar="N,N,...",
+                        help="process workers sharing the GPU, one measured side each (1: this process)")
+    parser.add_argument("--search-workers", type=int, default=1, help="process workers of each search (1: serial)")
     parser.add_argument("--json", metavar="OUT", help="write the results to this JSON file")
     args = parser.parse_args()
-    if min(args.sample, args.cpu_sample, args.rounds) < 1 or args.seeds < 0 or not args.max_wall > 0:
-        parser.error("--sample, --cpu-sample and --rounds must be positive, --seeds >= 0, --max-wall > 0")
+    try:
+        gpu_workers = [int(n) for n in args.gpu_workers.split(",")]
+    except ValueError:
+        parser.error("--gpu-workers takes positive integers separated by commas")
+    if (min(args.sample, args.cpu_sample, args.rounds, args.search_workers, *gpu_workers) < 1 or args.seeds < 0
+            or not args.max_wall > 0):
+        parser.error("--sample, --cpu-sample, --rounds and worker counts must be positive, --seeds >= 0, "
+                     "--max-wall > 0")
     data_dir = os.environ.get("NASX_DATA")
     if not data_dir or not (Path(data_dir) / IMAGES).is_file():
         sys.exit(f"set NASX_DATA to the benchmark data directory (with {IMAGES})")
@@ -183,19 +229,22 @@ def main() -> None:
     plugins = Plugins()
     images = load_images(Path(data_dir) / IMAGES, "cifar10")  # loaded once, not in every timed call
     archs = sample_archs(args.sample)
-    results = {"machine": machine(device), "proxies": PROXIES, "threads": 1,
+    results = {"machine": machine(device), "proxies": PROXIES, "threads_per_process": 1,
                "sample": {"seed": 0, "cells": len(archs), "cpu_cells": min(args.cpu_sample, len(archs))}}
     print(f"{results['machine']['device_name']} against {results['machine']['cpu']} (1 thread)", flush=True)
     results["throughput"] = throughput(archs, min(args.cpu_sample, len(archs)), device, args.rounds, images,
-                                       plugins)
+                                       plugins, gpu_workers)
     rates = results["throughput"]
-    print(f"cells/s: cpu {rates['cpu']['archs_per_second']:.2f}, {device} {rates['device']['archs_per_second']:.2f}, "
-          f"ratio {rates['ratio']:.1f}", flush=True)
-    for proxy, found in rates["largest_difference"].items():
-        print(f"  {proxy}: largest |{device} - cpu| {found['max_abs']:.3g} (relative {found['max_rel']:.3g}), "
-              f"non-finite mismatches {found['non_finite_mismatches']}", flush=True)
+    for side, found in rates.items():
+        if side == "cpu":
+            print(f"cells/s: cpu {found['archs_per_second']:.2f}", flush=True)
+            continue
+        print(f"cells/s: {side} {found['archs_per_second']:.2f}, ratio to cpu {found['ratio_to_cpu']:.1f}", flush=True)
+        for proxy, largest in found["largest_difference"].items():
+            print(f"  {proxy}: largest |{side} - cpu| {largest['max_abs']:.3g} (relative {largest['max_rel']:.3g}), "
+                  f"non-finite mismatches {largest['non_finite_mismatches']}", flush=True)
     if args.seeds:
-        results["search"] = searches(device, args.seeds, args.max_wall, images, plugins)
+        results["search"] = searches(device, args.seeds, args.max_wall, images, plugins, args.search_workers)
     if args.json:
         from nasx import jsonio
 
