@@ -151,16 +151,14 @@ def compute(setup: ScoringSetup, genotype, proxies: Sequence["Proxy"], result: T
     """Fill ``result`` with each proxy's score (averaged over its ``repeats`` seeded initialisations) and compute
     seconds; the network is built once and its build time shared among the proxies that use it."""
     setup.prepare()
-    network, device_network, build_seconds = None, None, 0.0
+    network, build_seconds = None, 0.0
     network_proxies = [p for p in proxies if p.needs_network]
     if network_proxies:
         start = time.perf_counter()
         try:
             network = setup.space.build(genotype)
             if setup.device != "cpu":
-                import copy
-
-                device_network = copy.deepcopy(network).to(setup.device)
+                network = network.to(setup.device)
         except NasxError:
             raise
         except Exception as exc:
@@ -174,7 +172,7 @@ def compute(setup: ScoringSetup, genotype, proxies: Sequence["Proxy"], result: T
         start = time.perf_counter()
         try:
             if proxy.needs_network:
-                score = _score_network(setup, proxy, network, device_network)
+                score = _score_network(setup, proxy, network)
             else:
                 score = float(proxy.score_genotype(setup.space, genotype))
         except NasxError:
@@ -186,20 +184,17 @@ def compute(setup: ScoringSetup, genotype, proxies: Sequence["Proxy"], result: T
         result.scores[proxy.name], result.seconds[proxy.name] = score, seconds
 
 
-def _score_network(setup: ScoringSetup, proxy: "Proxy", network, device_network) -> float:
+def _score_network(setup: ScoringSetup, proxy: "Proxy", network) -> float:
     from nasx.torch_utils import initialise
 
     batch = setup.batch.take(proxy.batch_size) if proxy.needs_data and setup.batch is not None else None
     values = []
     for repeat in range(max(1, proxy.repeats)):
         # Every proxy re-initialises the network with the same seeds, so its score does not depend on which other
-        # proxies ran before it (that is what makes per-proxy caching sound). Initialising on the CPU and copying
-        # gives the same weights on every device.
+        # proxies ran before it (that is what makes per-proxy caching sound). The weights are drawn on the CPU
+        # whatever the device, so a seed gives the same weights everywhere.
         initialise(network, setup.init, seed=setup.init_seed * 1000 + repeat)
-        if device_network is not None:
-            device_network.load_state_dict(network.state_dict())
-        values.append(float(proxy.score_network(device_network if device_network is not None else network, batch,
-                                                setup.space)))
+        values.append(float(proxy.score_network(network, batch, setup.space)))
     return _mean(values)
 
 

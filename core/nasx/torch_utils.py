@@ -17,16 +17,18 @@ def initialise(network: nn.Module, scheme: str, seed: int) -> None:
     BatchNorm weight 1 and bias 0 and fresh running statistics. ``pytorch``: each layer's own
     ``reset_parameters``. Weights are always drawn on the CPU, so a seed gives the same weights on every device.
     """
-    if any(tensor.device.type != "cpu" for tensor in itertools.chain(network.parameters(), network.buffers())):
-        # A CUDA or MPS generator draws other numbers for the same seed: initialise a CPU copy and copy it back.
-        on_cpu = copy.deepcopy(network).cpu()
-        _initialise_on_cpu(on_cpu, scheme, seed)
-        network.load_state_dict(on_cpu.state_dict())
+    on_cpu = all(tensor.device.type == "cpu" for tensor in itertools.chain(network.parameters(), network.buffers()))
+    if scheme == "pytorch" and not on_cpu:
+        # A CUDA or MPS generator draws other numbers for the same seed, and reset_parameters draws from the
+        # tensor's own device: initialise a CPU copy and copy it back.
+        cpu_copy = copy.deepcopy(network).cpu()
+        _initialise(cpu_copy, scheme, seed)
+        network.load_state_dict(cpu_copy.state_dict())
         return
-    _initialise_on_cpu(network, scheme, seed)
+    _initialise(network, scheme, seed)
 
 
-def _initialise_on_cpu(network: nn.Module, scheme: str, seed: int) -> None:
+def _initialise(network: nn.Module, scheme: str, seed: int) -> None:
     if scheme == "pytorch":
         # fork_rng restores only the CPU generator, so only the CPU generator is seeded (torch.manual_seed would
         # also reseed, and leave reseeded, every CUDA and MPS generator); reset_parameters draws from it.
@@ -39,7 +41,12 @@ def _initialise_on_cpu(network: nn.Module, scheme: str, seed: int) -> None:
     generator = torch.Generator().manual_seed(seed)
     for module in network.modules():
         if isinstance(module, (nn.Conv2d, nn.Linear)):
-            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu", generator=generator)
+            weight = module.weight
+            if weight.device.type == "cpu":
+                nn.init.kaiming_normal_(weight, mode="fan_out", nonlinearity="relu", generator=generator)
+            else:  # drawn on the CPU in the same order (the same numbers as a CPU network gets), then copied
+                drawn = torch.empty(weight.shape, dtype=weight.dtype)
+                weight.copy_(nn.init.kaiming_normal_(drawn, mode="fan_out", nonlinearity="relu", generator=generator))
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
         elif isinstance(module, nn.modules.batchnorm._BatchNorm):
