@@ -73,8 +73,13 @@ class DaskExecutor(Executor):
         env.pop("MALLOC_TRIM_THRESHOLD_", None)
         if threads:
             env.update({name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")})
+        # Each worker's statistical profiler samples the scoring thread's stack every 10 ms and its system monitor
+        # measures GIL contention: both take the GIL from a computation that is mostly short Python-driven torch
+        # calls. Nobody looks at them here (no dashboard).
         with dask.config.set({"distributed.scheduler.allowed-failures": 1,
-                              "distributed.nanny.pre-spawn-environ": env}):
+                              "distributed.nanny.pre-spawn-environ": env,
+                              "distributed.worker.profile.enabled": False,
+                              "distributed.admin.system-monitor.gil.enabled": False}):
             self.cluster = LocalCluster(n_workers=self.options["workers"] or cores(), threads_per_worker=1,
                                         processes=True, dashboard_address=None)
             self.client = Client(self.cluster)
