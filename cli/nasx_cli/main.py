@@ -254,6 +254,29 @@ def experiment_command(ctx: click.Context, quiet: bool, **args) -> None:
         click.echo(f"wrote {path}", err=True)
 
 
+@cli.command("export")
+@click.option("--space", default="nats-tss", help=SPACE_HELP)
+@click.option("--dataset", help=DATASET_HELP)
+@click.option("--arch", required=True, help="Architecture string.")
+@click.option("--out", required=True, type=click.Path(), help="File to write (load it with nasx.load_export).")
+@click.option("--init", default="pytorch", show_default=True, type=click.Choice(["pytorch", "kaiming"]),
+              help="Initial weights: each layer's own initialisation, or kaiming as for the proxies.")
+@click.option("--init-seed", default=0, show_default=True, type=int, help="Seed of the initial weights.")
+@click.option("-o", "options", multiple=True, metavar="[SPACE.]NAME=VALUE",
+              help="Space option, e.g. -o darts.channels=16 (repeatable).")
+@click.pass_context
+def export_command(ctx: click.Context, **args) -> None:
+    """Write the untrained network of an architecture (seeded initial weights) with the call that rebuilds it, to
+    train it elsewhere."""
+    from nasx.api import export
+
+    result = export(**args, plugins=get_plugins(ctx))
+    click.echo(f"{result.space} / {result.dataset}: {result.params} parameters")
+    click.echo(f"rebuild: {result.constructor}")
+    click.echo(f"load:    nasx.load_export({str(result.path)!r})")
+    click.echo(f"wrote {result.path}", err=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: every user error becomes one line on stderr and exit status 2."""
     import logging

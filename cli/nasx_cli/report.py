@@ -41,8 +41,8 @@ def print_result(result: dict[str, Any]) -> None:
             table.add_row("optimum (same constraints)", f"{result['optimum_accuracy']:.2f} %")
             table.add_row("regret", f"{result['regret']:.2f}")
     else:
-        table.add_row("ground truth", "not available: no benchmark data for this space was found "
-                                      "(--data-dir or NASX_DATA; README, Data)")
+        table.add_row("ground truth", "not available: no benchmark data for this space and dataset was found "
+                                      "(README, Data)")
     console = Console()
     console.print(table)
     # printed whole on its own line, so it can be copied or grepped whatever the terminal's width

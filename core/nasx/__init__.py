@@ -19,7 +19,8 @@ from nasx.interfaces import (
 __version__ = "0.1.0"
 
 #: the Python API (nasx.api), imported on first use so that ``import nasx`` stays cheap
-_API = ("run", "score", "iter_scores", "correlate", "experiment", "RunResult", "ExperimentResult")
+_API = ("run", "score", "iter_scores", "correlate", "experiment", "build", "export", "load_export", "RunResult",
+        "ExperimentResult", "ExportResult")
 
 
 def __getattr__(name: str):
@@ -37,6 +38,7 @@ __all__ = [
     "EnumerableSpace",
     "ExperimentResult",
     "EvolvableSpace",
+    "ExportResult",
     "InvalidGenotype",
     "NasxError",
     "Oracle",
@@ -46,9 +48,12 @@ __all__ = [
     "Searcher",
     "Space",
     "__version__",
+    "build",
     "correlate",
     "experiment",
+    "export",
     "iter_scores",
+    "load_export",
     "run",
     "score",
 ]

@@ -138,17 +138,21 @@ def components(
             raise NasxError(f"the proxy '{name}' is named twice")
     other_resolved = {kind: [builder.resolve(kind, s) for s in specs] for kind, specs in others.items()}
     builder.check()
-    if isinstance(space_resolved, type):
-        built_space = builder.build(space_resolved, dataset=space_resolved.dataset_or_default(dataset))
-    else:
-        built_space = space_resolved
-        if dataset is not None and dataset != built_space.dataset:
-            raise NasxError(f"the space instance is built for {built_space.dataset!r}, not {dataset!r}")
+    built_space = _space_instance(builder, space_resolved, dataset)
     return (
         built_space,
         [builder.build(p) for p in proxy_resolved],
         {kind: [builder.build(r) for r in resolved] for kind, resolved in other_resolved.items()},
     )
+
+
+def _space_instance(builder: ComponentBuilder, resolved: type | Component, dataset: str | None) -> Space:
+    """The space for ``dataset`` (else its default) from a resolved class, or the instance given."""
+    if isinstance(resolved, type):
+        return builder.build(resolved, dataset=resolved.dataset_or_default(dataset))
+    if dataset is not None and dataset != resolved.dataset:
+        raise NasxError(f"the space instance is built for {resolved.dataset!r}, not {dataset!r}")
+    return resolved  # type: ignore[return-value]
 
 
 def _as_specs(specs: Any) -> list:
@@ -183,10 +187,13 @@ def input_batch(space: Space, proxies: Sequence[Proxy], images: "str | os.PathLi
 
     if not any(p.needs_data for p in proxies):
         return None
-    if images is None:
-        return synthetic_batch(space.input_shape, space.num_classes, size=SYNTHETIC_BATCH_SIZE)
     if isinstance(images, Batch):
         return images
+    own = space.input_batch(images, SYNTHETIC_BATCH_SIZE)  # a space whose networks read no images
+    if own is not None:
+        return own
+    if images is None:
+        return synthetic_batch(space.input_shape, space.num_classes, size=SYNTHETIC_BATCH_SIZE)
     return load_images(images, space.dataset)
 
 
@@ -536,8 +543,13 @@ def score(archs: Sequence[str] | str = (), **options: Any) -> list[dict[str, Any
 # nasx.correlate
 
 
-def correlation_sample(space: Space, size: int, seed: int) -> list[tuple[Any, nx.DiGraph]]:
-    """(label, genotype) pairs: official indices of an enumerable space, else distinct random genotypes."""
+def correlation_sample(space: Space, size: int, seed: int, oracle=None) -> list[tuple[Any, nx.DiGraph]]:
+    """(label, genotype) pairs: the architectures with ground truth when the oracle lists them (labelled by
+    their strings), else official indices of an enumerable space, else distinct random genotypes."""
+    known = oracle.genotypes() if oracle is not None else None
+    if known is not None:
+        picked = known if size <= 0 or size >= len(known) else random.Random(seed).sample(known, size)
+        return [(space.encode(genotype), genotype) for genotype in picked]
     if isinstance(space, EnumerableSpace):
         total = len(space)
         indices = range(total) if size <= 0 or size >= total else random.Random(seed).sample(range(total), size)
@@ -606,12 +618,16 @@ def correlate(
     if sample < 0:
         raise NasxError(f"--sample must be 0 (the whole space) or more, got {sample}")
 
+    if not built_space.benchmarked:
+        raise NasxError(f"space '{built_space.name}' has no ground truth: no benchmark of its trained networks exists")
     oracle = _oracle(built_space, data_dir)
     if oracle is None:
         raise NasxError(f"no ground truth for space '{built_space.name}' on {built_space.dataset}: "
                         "set --data-dir or NASX_DATA")
-    chosen = correlation_sample(built_space, sample, seed)
+    chosen = correlation_sample(built_space, sample, seed, oracle)
     accuracy = np.array([oracle.test_accuracy(genotype) for _, genotype in chosen])
+    # the measures assume higher is better: ground truth such as a loss is turned round for them
+    oriented = accuracy if oracle.higher_is_better else -accuracy
     scores = np.empty((len(chosen), len(built_proxies)))
     seconds = np.empty_like(scores)
     computed = 0
@@ -643,7 +659,7 @@ def correlate(
 
     results = []
     for name, values, direction in columns:
-        found = measure(name, values, accuracy, resamples=bootstrap, seed=seed)
+        found = measure(name, values, oriented, resamples=bootstrap, seed=seed)
         entry = found.as_dict()
         entry["direction"] = direction
         entry["non_finite_archs"] = [chosen[i][0] for i in found.non_finite]
@@ -659,6 +675,7 @@ def correlate(
         "computed": computed,
         "bootstrap": bootstrap,
         "ground_truth": oracle.source,
+        "ground_truth_higher_is_better": oracle.higher_is_better,
         "input": scorer.batch.identity if scorer.batch is not None else None,
         "init": {"scheme": init, "seed": init_seed},
         "device": scorer.device,
@@ -696,6 +713,157 @@ def write_correlation(record: dict[str, Any], path: str | os.PathLike) -> Path:
     except OSError as exc:
         raise NasxError(f"cannot write {str(path)!r}: {exc.strerror}") from None
     return write_table(path, record["results"], fields_)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# nasx.build, nasx.export, nasx.load_export
+
+#: the ``format`` field of the files ``nasx export`` writes, and the version of their layout
+EXPORT_FORMAT = "nasx-export"
+EXPORT_FORMAT_VERSION = 1
+
+
+@dataclass
+class ExportResult:
+    """What ``export`` wrote: the file, the architecture and space it holds, and the call that rebuilds it."""
+
+    path: Path
+    space: str
+    dataset: str
+    arch: str
+    options: dict[str, Any]
+    init: dict[str, Any]
+    params: int
+    constructor: str
+
+
+def _export_space(plugins: "Plugins", space: ComponentSpec, dataset: str | None, options: Options) -> Space:
+    builder = ComponentBuilder(plugins, options)
+    resolved = builder.resolve("space", space)
+    builder.check()
+    return _space_instance(builder, resolved, dataset)
+
+
+def _trainable_network(built_space: Space, genotype: nx.DiGraph, init: str | None, init_seed: int):
+    """The space's network for training, with reproducible initial weights (none drawn when ``init`` is None)."""
+    from nasx.evaluator import INIT_SCHEMES
+    from nasx.torch_utils import initialise
+
+    if init is not None and init not in INIT_SCHEMES:
+        raise NasxError(f"unknown initialisation {init!r}; choose one of {', '.join(INIT_SCHEMES)}")
+    _check_int("--init-seed", init_seed)
+    try:
+        network = built_space.build_for_training(genotype)
+    except NotImplementedError as reason:
+        raise NasxError(f"space '{built_space.name}' builds no networks: {reason}") from None
+    if init is not None:
+        initialise(network, init, init_seed)
+    return network
+
+
+def build(
+    arch: str,
+    space: ComponentSpec = DEFAULT_SPACE,
+    dataset: str | None = None,
+    options: Options = None,
+    init: str = "pytorch",
+    init_seed: int = 0,
+    plugins: "Plugins | None" = None,
+):
+    """The untrained torch network of an architecture string: the network a practitioner trains (the space's
+    ``build_for_training``, e.g. DARTS's 20-cell network for ``darts``), with initial weights drawn reproducibly
+    (``init="pytorch"``: each layer's own initialisation; ``"kaiming"``: as for the proxies) from ``init_seed``.
+    ``options`` are the space's (``{"channels": 16}``). This is what ``export`` writes and its ``constructor``
+    calls."""
+    built_space = _export_space(_plugins(plugins), space, dataset, options)
+    return _trainable_network(built_space, built_space.decode(arch), init, init_seed)
+
+
+def export(
+    arch: str,
+    space: ComponentSpec = DEFAULT_SPACE,
+    dataset: str | None = None,
+    out: str | os.PathLike = "model.pt",
+    options: Options = None,
+    init: str = "pytorch",
+    init_seed: int = 0,
+    plugins: "Plugins | None" = None,
+) -> ExportResult:
+    """Write the untrained network of ``arch`` (as ``build`` gives it) to ``out`` with what rebuilds it, so that it
+    can be trained elsewhere.
+
+    The file is ``torch.save`` of a dict (it loads with ``torch.load(out, weights_only=True)``): ``format``
+    ("nasx-export"), ``format_version``, ``nasx_version``, ``space``, ``space_version``, ``dataset``, ``arch`` (the
+    canonical string), ``options`` (all of the space's), ``init``, ``input_shape``, ``num_classes``, ``params``,
+    ``constructor`` (a Python call of ``nasx.build`` that rebuilds the same network with the same initial weights)
+    and ``state_dict``. ``load_export(out)`` gives the network back. A state dict is written, not TorchScript:
+    the NATS-Bench networks cannot be scripted, and a traced network fixes BatchNorm's training or evaluation
+    mode, so it could not be trained."""
+    import torch
+
+    from nasx import __version__
+
+    plugins = _plugins(plugins)
+    built_space = _export_space(plugins, space, dataset, options)
+    genotype = built_space.decode(arch)  # checked before anything is built
+    network = _trainable_network(built_space, genotype, init, init_seed)
+    canonical = built_space.encode(genotype)
+    space_options = dict(built_space.options)
+    constructor = (f"nasx.build({canonical!r}, space={built_space.name!r}, dataset={built_space.dataset!r}, "
+                   f"options={space_options!r}, init={init!r}, init_seed={init_seed!r})")
+    params = sum(p.numel() for p in network.parameters())
+    payload = {
+        "format": EXPORT_FORMAT,
+        "format_version": EXPORT_FORMAT_VERSION,
+        "nasx_version": __version__,
+        "space": built_space.name,
+        "space_version": built_space.version,
+        "dataset": built_space.dataset,
+        "arch": canonical,
+        "options": space_options,
+        "init": {"scheme": init, "seed": init_seed},
+        "input_shape": list(built_space.input_shape),
+        "num_classes": built_space.num_classes,
+        "params": params,
+        "constructor": constructor,
+        "state_dict": network.state_dict(),
+    }
+    path = Path(out)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(payload, path)
+    except OSError as exc:
+        raise NasxError(f"cannot write {str(path)!r}: {exc.strerror}") from None
+    return ExportResult(path, built_space.name, built_space.dataset, canonical, space_options,
+                        payload["init"], params, constructor)
+
+
+def load_export(path: str | os.PathLike, plugins: "Plugins | None" = None):
+    """The network of a file written by ``export``, with its weights (rebuilt by the installed space plugin)."""
+    import pickle
+
+    import torch
+
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as exc:
+        raise NasxError(f"cannot read {os.fspath(path)!r}: {exc.strerror}") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError):
+        payload = None
+    if not isinstance(payload, dict) or payload.get("format") != EXPORT_FORMAT:
+        raise NasxError(f"{os.fspath(path)!r} is not a file written by nasx export")
+    if payload.get("format_version") != EXPORT_FORMAT_VERSION:
+        raise NasxError(f"{os.fspath(path)!r} has export format {payload.get('format_version')}; this nasx reads "
+                        f"format {EXPORT_FORMAT_VERSION}")
+    built_space = _export_space(_plugins(plugins), payload["space"], payload["dataset"], payload["options"])
+    network = _trainable_network(built_space, built_space.decode(payload["arch"]), None, 0)
+    try:
+        network.load_state_dict(payload["state_dict"])
+    except RuntimeError:
+        raise NasxError(f"the weights in {os.fspath(path)!r} do not fit the network that space '{built_space.name}' "
+                        f"builds now (space version {payload.get('space_version')} in the file, "
+                        f"{built_space.version} now)") from None
+    return network
 
 
 # ---------------------------------------------------------------------------------------------------------------

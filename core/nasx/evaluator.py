@@ -141,6 +141,10 @@ class Evaluator:
             raise NasxError(f"unknown initialisation {init!r}; choose one of {', '.join(INIT_SCHEMES)}")
         if batch is None and any(p.needs_data for p in proxies):
             raise NasxError("a proxy needs input data but no batch was given")
+        for proxy in proxies:
+            problem = space.proxy_problem(proxy)
+            if problem:
+                raise NasxError(f"proxy '{proxy.name}' is not defined for space '{space.name}': {problem}")
         self.space = space
         self.proxies = list(proxies)
         self._proxy_by_name = {p.name: p for p in self.proxies}

@@ -72,6 +72,8 @@ class Space(Component, ABC):
     version: ClassVar[str] = "1"
     #: True when cost().params_m equals the built network's parameter count.
     cost_is_exact: ClassVar[bool] = False
+    #: False for a space of which no trained networks are published: it never has ground truth.
+    benchmarked: ClassVar[bool] = True
 
     def __init__(self, dataset: str | None = None, **options: Any) -> None:
         if dataset is None:
@@ -120,6 +122,11 @@ class Space(Component, ABC):
     def build(self, genotype: nx.DiGraph) -> "torch.nn.Module":
         """A freshly built torch network (imports torch); a space without networks raises NotImplementedError."""
 
+    def build_for_training(self, genotype: nx.DiGraph) -> "torch.nn.Module":
+        """The network a practitioner trains (what ``nasx export`` writes): by default the one ``build`` gives. A
+        space whose proxies score a smaller stand-in of its network returns the full network here."""
+        return self.build(genotype)
+
     @abstractmethod
     def cost(self, genotype: nx.DiGraph) -> Cost:
         """FLOPs and parameters in the benchmark's definition, without building the network."""
@@ -136,6 +143,16 @@ class Space(Component, ABC):
 
     def oracle(self, data_dir: str | None) -> "Oracle | None":
         """Ground truth for this space and dataset, or None when no data is available."""
+        return None
+
+    def input_batch(self, path: Any, size: int) -> "Batch | None":
+        """The input batch of a space whose networks do not read images (e.g. token ids): a synthetic one of
+        ``size`` examples when ``path`` is None, else one read from ``path`` (``--images``). None (the default):
+        nasx's image batches."""
+        return None
+
+    def proxy_problem(self, proxy: "Proxy") -> str | None:
+        """Why ``proxy`` is not defined on this space's networks (a phrase), or None when it is."""
         return None
 
 
@@ -270,10 +287,17 @@ class Oracle(ABC):
 
     #: where the numbers come from, shown to users.
     source: str = ""
+    #: False for ground truth where lower is better (a loss): ``nasx correlate`` turns it round
+    higher_is_better: bool = True
 
     @abstractmethod
     def test_accuracy(self, genotype: nx.DiGraph) -> float:
-        """Test accuracy in percent."""
+        """Test accuracy in percent (or the benchmark's measure, e.g. a test loss; see ``higher_is_better``)."""
+
+    def genotypes(self) -> "list[nx.DiGraph] | None":
+        """Every architecture with ground truth when only a few of a space's architectures have it and the space
+        cannot be enumerated (``nasx correlate`` then samples these); None otherwise."""
+        return None
 
     def cost(self, genotype: nx.DiGraph) -> Cost | None:
         """The benchmark's own cost figures, when it stores them."""

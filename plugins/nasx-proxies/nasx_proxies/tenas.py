@@ -53,10 +53,11 @@ class LinearRegions(Proxy):
     name = "nregions"
     summary = "Number of distinct ReLU activation patterns over input patches (TE-NAS linear regions)"
     needs_data = True
-    # patch 0: the space's default side, the smallest its networks accept (NAS-Bench-101 pools twice by 2x2).
+    # patch 0: the space's default side, the smallest its networks accept (NAS-Bench-101 pools twice by 2x2; DARTS's
+    # factorised reductions need an even side).
     defaults = {"samples": 1000, "patch": 0, "repeats": 1}
     option_checks = {"samples": positive, "patch": non_negative, "repeats": positive}
-    default_patch = {"nb101": 4}
+    default_patch = {"nb101": 4, "darts": 4}
 
     def score_network(self, network, batch, space) -> float:
         """Counts the distinct activation patterns of ``samples`` small patches cut from the batch's images.

@@ -1,0 +1,1 @@
+"""NAS-Bench-NLP (recurrent cells for language modelling) for nasx."""
