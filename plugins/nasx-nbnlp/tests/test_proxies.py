@@ -155,11 +155,22 @@ def reference_epsilon(text, tokens, pair):
 
 @pytest.mark.parametrize("text", [GRU, LSTM])
 def test_epsilon_follows_the_reference(text):
+    import torch
+
     batch = short_batch(5)
     genotype = SPACE.decode(text)
-    score = Epsilon(batch_size=5).score_network(SPACE.build(genotype), batch, SPACE)
+    # One torch thread for both: in float32 with constant weights of 1e-5 the LSTM's score depends on the order of
+    # the sums (with two threads the two computations differed by 5 % on the LSTM cell; an open problem, see
+    # docs/proxies.md), while at one thread they agree to float rounding.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        score = Epsilon(batch_size=5).score_network(SPACE.build(genotype), batch, SPACE)
+        reference = reference_epsilon(text, batch.images, (1e-5, 1e-3))
+    finally:
+        torch.set_num_threads(threads)
     assert Epsilon().weights_for(SPACE) == (1e-5, 1e-3)
-    assert score == pytest.approx(reference_epsilon(text, batch.images, (1e-5, 1e-3)), rel=1e-6)
+    assert score == pytest.approx(reference, rel=1e-6)
 
 
 def test_language_model_follows_the_reference():
