@@ -27,6 +27,15 @@ OPS = (LINEAR, BLEND, *ELEMENTWISE, *ACTIVATIONS)
 #: at most this many hidden states (the benchmark's 1, 2 or 3)
 MAX_HIDDEN = 3
 
+#: the GRU cell written as a recipe (one hidden state), a classic cell to try the space on
+GRU = {
+    "r": {"op": "linear", "input": ["x", "h_prev_0"]}, "r_act": {"op": "activation_sigm", "input": ["r"]},
+    "z": {"op": "linear", "input": ["x", "h_prev_0"]}, "z_act": {"op": "activation_sigm", "input": ["z"]},
+    "rh": {"op": "elementwise_prod", "input": ["r_act", "h_prev_0"]},
+    "h_tilde": {"op": "linear", "input": ["x", "rh"]}, "h_tilde_act": {"op": "activation_tanh", "input": ["h_tilde"]},
+    "h_new_0": {"op": "blend", "input": ["z_act", "h_prev_0", "h_tilde_act"]},
+}
+
 # RecepieGenerator's distributions: main operation weights 3:1:1:1, a linear node reads 2 or 3 inputs (4:1),
 # activations uniform.
 MAIN_OPS = (LINEAR, BLEND, *ELEMENTWISE)

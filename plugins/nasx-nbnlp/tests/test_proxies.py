@@ -37,13 +37,7 @@ LSTM = json.dumps({
     "h_new_1_act": {"op": "activation_tanh", "input": ["h_new_1"]},
     "h_new_0": {"op": "elementwise_prod", "input": ["h_new_1_act", "o_act"]},
 })
-GRU = json.dumps({
-    "r": {"op": "linear", "input": ["x", "h_prev_0"]}, "r_act": {"op": "activation_sigm", "input": ["r"]},
-    "z": {"op": "linear", "input": ["x", "h_prev_0"]}, "z_act": {"op": "activation_sigm", "input": ["z"]},
-    "rh": {"op": "elementwise_prod", "input": ["r_act", "h_prev_0"]},
-    "h_tilde": {"op": "linear", "input": ["x", "rh"]}, "h_tilde_act": {"op": "activation_tanh", "input": ["h_tilde"]},
-    "h_new_0": {"op": "blend", "input": ["z_act", "h_prev_0", "h_tilde_act"]},
-})
+GRU = json.dumps(recipes.GRU)
 
 
 def short_batch(size=8):

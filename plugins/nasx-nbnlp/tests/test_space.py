@@ -23,13 +23,7 @@ SPACE = NbNlpSpace()
 
 # NAS-Bench-NLP's three hand-written baselines (recepies_example.json, ids 1000000-1000002)
 RNN = '{"f":{"op":"linear","input":["x","h_prev_0"]},"h_new_0":{"op":"activation_tanh","input":["f"]}}'
-GRU = json.dumps({
-    "r": {"op": "linear", "input": ["x", "h_prev_0"]}, "r_act": {"op": "activation_sigm", "input": ["r"]},
-    "z": {"op": "linear", "input": ["x", "h_prev_0"]}, "z_act": {"op": "activation_sigm", "input": ["z"]},
-    "rh": {"op": "elementwise_prod", "input": ["r_act", "h_prev_0"]},
-    "h_tilde": {"op": "linear", "input": ["x", "rh"]}, "h_tilde_act": {"op": "activation_tanh", "input": ["h_tilde"]},
-    "h_new_0": {"op": "blend", "input": ["z_act", "h_prev_0", "h_tilde_act"]},
-})
+GRU = json.dumps(recipes.GRU)
 
 
 @pytest.fixture(scope="module")
