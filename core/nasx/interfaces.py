@@ -249,13 +249,14 @@ class Executor(Component, ABC):
     """Runs the evaluator's scoring tasks: in this process, in worker processes, or on a cluster.
 
     ``start(setup)`` hands the workers a :class:`nasx.scoring.ScoringSetup` (sent once per worker, not per task);
-    ``run(tasks)`` pulls tasks lazily, keeps at most ``capacity`` in flight, and yields each
+    ``run(tasks)`` pulls tasks lazily, keeps about ``capacity`` running (a remote executor may queue one more per
+    worker so that none waits for a round trip), and yields each
     :class:`nasx.scoring.TaskResult` as it completes (in any order); ``close()`` stops the workers. ``start`` may be
     called again with another setup while the workers run. A task whose worker dies is run once more elsewhere; a
     second death gives NaN scores with the error.
     """
 
-    #: how many tasks may be in flight at once
+    #: how many tasks run at once
     @property
     def capacity(self) -> int:
         return 1
@@ -289,6 +290,8 @@ class Oracle(ABC):
     source: str = ""
     #: False for ground truth where lower is better (a loss): ``nasx correlate`` turns it round
     higher_is_better: bool = True
+    #: what ``test_accuracy`` returns, with its unit, as reports name it
+    metric: str = "test accuracy (%)"
 
     @abstractmethod
     def test_accuracy(self, genotype: nx.DiGraph) -> float:

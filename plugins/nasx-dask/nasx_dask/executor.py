@@ -2,8 +2,9 @@
 deployment: dask-jobqueue on SLURM/PBS, Kubernetes, ``dask scheduler`` + ``dask worker`` by hand); without
 ``--scheduler`` a ``LocalCluster`` of ``workers`` single-threaded worker processes is started and stopped.
 
-The scoring setup is scattered to every worker once; each task carries only an architecture string. Only the
-driver writes the score cache. A task whose worker dies is rescheduled by Dask once on the local cluster
+The scoring setup reaches every worker once, as a worker plugin, so that a worker started later (one that replaces a
+dead worker, or joins the cluster) gets it too; each task carries only an architecture string. Only the driver
+writes the score cache. A task whose worker dies is rescheduled by Dask once on the local cluster
 (``allowed-failures`` 1; a running cluster keeps its own setting); after that it is a failed score.
 """
 
@@ -17,21 +18,6 @@ from nasx.interfaces import Executor
 from nasx.options import non_negative
 from nasx.scoring import ScoreTask, ScoringSetup, TaskResult, pack, setup_id
 
-#: a worker's unpacked setups, by id: unpacked once per worker process, not once per task
-_SETUPS: dict[str, ScoringSetup] = {}
-
-
-def score_on_worker(payload: bytes, identity: str, task: ScoreTask) -> TaskResult:
-    """Runs on a Dask worker."""
-    from nasx.scoring import run_task, unpack
-
-    setup = _SETUPS.get(identity)
-    if setup is None:
-        _SETUPS.clear()  # one setup at a time: a grid's runs follow each other
-        setup = _SETUPS[identity] = unpack(payload)
-    return run_task(setup, task)
-
-
 class DaskExecutor(Executor):
     name = "dask"
     summary = "a Dask distributed cluster (a running scheduler, or a local cluster of worker processes)"
@@ -42,7 +28,7 @@ class DaskExecutor(Executor):
         super().__init__(**options)
         self.client = None
         self.cluster = None
-        self.payload = None
+        self.plugin_name = ""
         self.identity = ""
 
     @property
@@ -92,14 +78,23 @@ class DaskExecutor(Executor):
         setup.threads = self.options["threads"]
         self.open()
         payload = pack(setup)
+        if self.plugin_name and setup_id(payload) == self.identity:
+            return  # the workers have it already
         self.identity = setup_id(payload)
-        # every worker gets the setup once; tasks refer to it
-        self.payload = self.client.scatter(payload, broadcast=True, hash=False)
+        # Every worker gets the setup once, and so does any worker that starts later. (Data scattered to the workers
+        # would be lost with a worker that dies, and the tasks that need it cancelled.) Registering under the same
+        # name replaces this driver's previous setup.
+        from nasx_dask.on_worker import SetupPlugin
+
+        self.plugin_name = f"nasx-setup-{self.client.id}"
+        self.client.register_plugin(SetupPlugin(self.identity, payload), name=self.plugin_name)
 
     def run(self, tasks: Iterable[ScoreTask]) -> Iterator[TaskResult]:
         from distributed import as_completed
 
-        if self.payload is None:
+        from nasx_dask.on_worker import score_on_worker
+
+        if not self.plugin_name:
             raise RuntimeError("start() the executor before run()")
         pending = iter(tasks)
         submitted: dict[Any, ScoreTask] = {}
@@ -108,11 +103,13 @@ class DaskExecutor(Executor):
             task = next(pending, None)
             if task is None:
                 return None
-            future = self.client.submit(score_on_worker, self.payload, self.identity, task, pure=False)
+            future = self.client.submit(score_on_worker, self.identity, task, pure=False)
             submitted[future] = task
             return future
 
-        first = [f for f in (submit() for _ in range(self.capacity)) if f is not None]
+        # two tasks per worker thread: while one runs, the next is already on the worker, so no worker waits for
+        # the round trip of its result through the scheduler and the driver
+        first = [f for f in (submit() for _ in range(2 * self.capacity)) if f is not None]
         if not first:
             return
         completed = as_completed(first)
@@ -133,10 +130,13 @@ class DaskExecutor(Executor):
 
     def close(self) -> None:
         if self.client is not None:
+            if self.plugin_name and self.cluster is None:  # a running cluster outlives this driver
+                self.client.unregister_worker_plugin(self.plugin_name)
             self.client.close()
         if self.cluster is not None:
             self.cluster.close()
-        self.client = self.cluster = self.payload = None
+        self.client = self.cluster = None
+        self.plugin_name = ""
 
     def describe(self) -> str:
         where = self.options["scheduler"] or f"local cluster, {self.capacity} workers"
