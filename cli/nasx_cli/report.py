@@ -17,7 +17,6 @@ def wide_console():
 
 
 def print_result(result: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(show_header=False, title=f"nasx run: {result['search']} on {result['space']} / {result['dataset']}")
@@ -35,15 +34,20 @@ def print_result(result: dict[str, Any]) -> None:
     table.add_row("wall time", f"{result['wall_seconds']:.1f} s")
     table.add_row("compute time (recorded)", f"{result['compute_seconds']:.1f} s")
     table.add_row("stopped because", result["stop_reason"])
+    metric = result.get("ground_truth_metric") or "test accuracy (%)"
+    label, in_percent = metric.removesuffix(" (%)"), metric.endswith(" (%)")
     if result["test_accuracy"] is not None:
-        table.add_row("test accuracy", f"{result['test_accuracy']:.2f} %")
+        value = result["test_accuracy"]
+        table.add_row(label, f"{value:.2f} %" if in_percent else f"{value:.4g}")
         if result["optimum_accuracy"] is not None:
             table.add_row("optimum (same constraints)", f"{result['optimum_accuracy']:.2f} %")
             table.add_row("regret", f"{result['regret']:.2f}")
+    elif result.get("ground_truth"):  # a benchmark that covers only some architectures (nb-nlp's table)
+        table.add_row(label, "not in the benchmark's table for this architecture")
     else:
         table.add_row("ground truth", "not available: no benchmark data for this space and dataset was found "
                                       "(README, Data)")
-    console = Console()
+    console = wide_console()
     console.print(table)
     # printed whole on its own line, so it can be copied or grepped whatever the terminal's width
     console.print(f"best architecture: {result['arch']}", soft_wrap=True, highlight=False)

@@ -320,6 +320,7 @@ class RunResult:
     optimum_accuracy: float | None = None
     regret: float | None = None
     ground_truth: str | None = None
+    ground_truth_metric: str | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -419,6 +420,7 @@ def run(
     )
     if oracle is not None:
         result.test_accuracy = oracle.test_accuracy(genotype)
+        result.ground_truth_metric = oracle.metric
         optimum = oracle.optimum(chosen_constraints)
         if optimum is not None:
             result.optimum_arch, result.optimum_accuracy = optimum
@@ -676,6 +678,7 @@ def correlate(
         "bootstrap": bootstrap,
         "ground_truth": oracle.source,
         "ground_truth_higher_is_better": oracle.higher_is_better,
+        "ground_truth_metric": oracle.metric,
         "input": scorer.batch.identity if scorer.batch is not None else None,
         "init": {"scheme": init, "seed": init_seed},
         "device": scorer.device,

@@ -12,11 +12,7 @@ DARTS_V2 = ("Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_co
 
 SMALL = {
     "repeats": 1, "batch_size": 8,
-    # NB201's epsilon constants (the default for spaces the paper does not cover) underflow to NaN on every darts
-    # cell tried; NB101's pair gives finite values
-    "epsilon.weights": "1e-4,10",
-    # darts networks halve the side twice with factorized reductions, which need an even side: 4x4, not 3x3
-    "nregions.patch": 4, "nregions.samples": 50,
+    "nregions.samples": 50,
     # the NTK of 8 or 12 images of this cell is singular (an infinite condition number); 16 is the smallest batch
     # tried that gives a finite one
     "ntk.batch_size": 16,

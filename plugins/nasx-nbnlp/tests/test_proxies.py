@@ -207,3 +207,14 @@ def test_correlate_ranks_against_the_loss_turned_round(data_dir):
     smaller = nasx.correlate(space="nb-nlp", proxies=["params"], sample=20, seed=1, bootstrap=0, cache=False,
                              data_dir=data_dir)
     assert smaller["sample"] == 20
+
+
+def test_run_reports_the_loss_as_a_loss(data_dir, capsys):
+    from nasx_cli.report import print_result
+
+    result = nasx.run(space="nb-nlp", proxies=["params"], search="random", max_evals=3, seed=0, cache=False,
+                      data_dir=data_dir)
+    assert result.ground_truth_metric == "PTB test loss (nats per token)"
+    print_result(result.to_dict())
+    shown = capsys.readouterr().out
+    assert "PTB test loss (nats per token)" in shown and "test accuracy" not in shown

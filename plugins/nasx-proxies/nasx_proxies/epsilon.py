@@ -9,8 +9,11 @@ from nasx.interfaces import Proxy
 from nasx.options import non_negative, positive
 from nasx_proxies._common import ProxyPlugin, as_float64
 
-#: (w1, w2) per space, from the paper (nb-nlp: its Table 9); spaces not listed use NB201's pair.
-DEFAULT_WEIGHTS = {"nats-tss": (1e-7, 1.0), "nats-sss": (1e-7, 1.0), "nb101": (1e-4, 10.0), "nb-nlp": (1e-5, 1e-3)}
+#: (w1, w2) per space, from the paper (nb-nlp: its Table 9); spaces not listed use NB201's pair. darts is not in
+#: the paper: NB201's pair underflows to NaN on every darts cell tried (two conv+BN layers per separable conv), and
+#: NB101's pair, for that other deep conv stack, scores them all
+DEFAULT_WEIGHTS = {"nats-tss": (1e-7, 1.0), "nats-sss": (1e-7, 1.0), "nb101": (1e-4, 10.0), "nb-nlp": (1e-5, 1e-3),
+                   "darts": (1e-4, 10.0)}
 #: nb-nlp's embedding cannot be constant (every token would look the same): the reference draws it from U(0, 1)
 #: right after seeding with 21, the same draw for both constants (its Table 10 compares such draws)
 LANGUAGE_MODEL_EMBEDDING_SEED = 21
@@ -42,7 +45,8 @@ class Epsilon(Proxy):
     # 2: channels-last layout (same values up to float32 rounding, about twice as fast on a CPU)
     # 3: one output per image, as in the paper's one-output networks (was: every logit; scores moved by at most
     #    1e-4 relative at 256 images on 200 NB201 cells, by 2.4 % on one cell at 16 images)
-    version = "3"
+    # 4: darts defaults to NB101's constants (NaN before); other spaces unchanged
+    version = "4"
 
     def weights_for(self, space) -> tuple[float, float]:
         text = str(self.options["weights"]).strip()
