@@ -1,0 +1,72 @@
+"""VKDNW_single and VKDNW_agg from one `nasx correlate --out FILE.json` run that scored vkdnw, layers,
+az_expressivity, az_trainability, flops and jacob_cov, without scoring VKDNW twice.
+
+VKDNW_single is the number of parameter tensors (`layers`) + the VKDNW entropy, exactly what the `vkdnw_single`
+proxy returns; the proxy would compute the costly entropy again under its own cache key, so it is derived here.
+VKDNW_agg is the paper's aggregation (ondratybl/VKDNW `NB201/tss_utils.py`, `vkdnw_comb_rank`): the sum of the log
+ranks of VKDNW_single, expressivity, trainability, FLOPs and jacov, i.e. nasx's `logrank` combiner over those five.
+Nothing is fitted to accuracies.
+
+Usage (from the repository root):
+    python benchmarks/vkdnw_agg.py RESULT.json [--out MEASURES.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+
+import numpy as np
+
+from nasx import jsonio
+from nasx.correlation import correlate
+from nasx.plugins import Plugins
+
+AGGREGATED = ("vkdnw_single", "az_expressivity", "az_trainability", "flops", "jacob_cov")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("result")
+    parser.add_argument("--out", help="write the measures as JSON here")
+    parser.add_argument("--bootstrap", type=int, default=1000)
+    args = parser.parse_args()
+
+    with open(args.result) as handle:
+        record = json.load(handle)
+    rows = record.get("architectures")
+    if not rows:
+        raise SystemExit(f"{args.result}: no per-architecture scores (rerun `nasx correlate ... --out FILE.json`)")
+
+    def column(name):
+        if name not in rows[0]:
+            raise SystemExit(f"{args.result}: no '{name}' scores")
+        return np.array([math.nan if row[name] is None else float(row[name]) for row in rows])
+
+    scores = {name: column(name) for name in ("vkdnw", "layers", *AGGREGATED[1:])}
+    scores["vkdnw_single"] = scores["layers"] + scores["vkdnw"]
+    accuracy = np.array([float(row["test_accuracy"]) for row in rows])
+
+    plugins = Plugins()
+    directions = [plugins.get("proxy", name).higher_is_better for name in AGGREGATED]
+    combiner = plugins.get("combiner", "logrank")()
+    scores["VKDNW_agg"] = combiner.combine(np.column_stack([scores[name] for name in AGGREGATED]), directions)
+
+    results = []
+    for name in ("vkdnw", "vkdnw_single", "VKDNW_agg"):
+        oriented = scores[name] if name == "VKDNW_agg" or plugins.get("proxy", name).higher_is_better \
+            else -scores[name]
+        found = correlate(name, oriented, accuracy, resamples=args.bootstrap, seed=record.get("seed", 0))
+        results.append(found.as_dict())
+        print(f"{name:13s} tau {found.values['kendall']:.3f} [{found.low['kendall']:.3f}, "
+              f"{found.high['kendall']:.3f}]  rho {found.values['spearman']:.3f}  non-finite {len(found.non_finite)}")
+    if args.out:
+        jsonio.write(args.out, {"source": os.path.basename(args.result), "space": record["space"], "dataset": record["dataset"],
+                                "cells": len(rows), "aggregated": list(AGGREGATED), "combiner": "logrank",
+                                "results": results})
+
+
+if __name__ == "__main__":
+    main()
