@@ -6,8 +6,12 @@ subset is optimistic. The script therefore also splits the cells in two halves (
 subset on one half and reports its tau on the other: that held-out tau is the honest estimate of "the best
 combination". Combinations fixed in advance (e.g. a paper's) need no such correction: pass them with --fixed.
 
+Several result files of the same cells (e.g. proxies scored on different inputs) are joined by architecture;
+a proxy may appear in only one of them. Fixed combinations are printed with 95 % bootstrap intervals.
+
 Usage (from the repository root):
-    python benchmarks/combinations.py RESULT.json [--combiner logrank] [--fixed a+b+c ...] [--splits 20]
+    python benchmarks/combinations.py RESULT.json [MORE.json ...] [--combiner logrank] [--fixed a+b+c ...]
+        [--splits 20]
 """
 
 from __future__ import annotations
@@ -21,10 +25,11 @@ import random
 import numpy as np
 from scipy.stats import kendalltau
 
+from nasx.correlation import correlate
 from nasx.plugins import Plugins
 
 
-def load(path):
+def load_one(path):
     with open(path) as handle:
         record = json.load(handle)
     names = [row["name"] for row in record["results"] if "+" not in row["name"] and "(" not in row["name"]]
@@ -36,9 +41,23 @@ def load(path):
     def value(v):
         return math.nan if v is None else float(v)
 
-    scores = np.array([[value(row[name]) for name in names] for row in rows])
-    accuracy = np.array([float(row["test_accuracy"]) for row in rows])
-    return names, scores, accuracy
+    return {row["arch"]: ([value(row[name]) for name in names], float(row["test_accuracy"])) for row in rows}, names
+
+
+def load(paths):
+    """Proxy names, scores (cells x proxies) and accuracies of one or more runs over the same cells."""
+    joined, names = None, []
+    for path in paths:
+        cells, found = load_one(path)
+        if clash := set(found) & set(names):
+            raise SystemExit(f"{path}: {', '.join(sorted(clash))} already read from an earlier file")
+        if joined is not None and set(cells) != set(joined):
+            raise SystemExit(f"{path}: not the same architectures as {paths[0]}")
+        joined = {arch: (joined[arch] if joined is not None else []) + cells[arch][0] for arch in sorted(cells)}
+        names += found
+    order = sorted(joined)
+    accuracy = np.array([cells[arch][1] for arch in order])
+    return names, np.array([joined[arch] for arch in order]), accuracy
 
 
 def tau(combiner, scores, directions, accuracy, columns, rows=None):
@@ -50,7 +69,7 @@ def tau(combiner, scores, directions, accuracy, columns, rows=None):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("result")
+    parser.add_argument("result", nargs="+", help="nasx correlate --out files of the same cells")
     parser.add_argument("--combiner", default="logrank")
     parser.add_argument("--fixed", action="append", default=[], help="a combination fixed in advance, a+b+c")
     parser.add_argument("--top", type=int, default=10, help="best subsets listed")
@@ -65,10 +84,16 @@ def main() -> None:
     subsets = [cols for size in range(1, len(names) + 1) for cols in itertools.combinations(range(len(names)), size)]
     label = lambda cols: f"{args.combiner}({', '.join(names[c] for c in cols)})"  # noqa: E731
 
-    print(f"{args.result}: {len(accuracy)} cells, proxies {', '.join(names)}, {len(subsets)} subsets")
+    print(f"{' + '.join(args.result)}: {len(accuracy)} cells, proxies {', '.join(names)}, {len(subsets)} subsets")
     for fixed in args.fixed:
+        unknown = [name for name in fixed.split("+") if name not in names]
+        if unknown:
+            raise SystemExit(f"--fixed {fixed}: {', '.join(unknown)} not in the result files")
         cols = tuple(names.index(name) for name in fixed.split("+"))
-        print(f"fixed in advance: {label(cols)}  tau {tau(combiner, scores, directions, accuracy, cols):.3f}")
+        fitness = combiner.combine(scores[:, cols], [directions[c] for c in cols])
+        found = correlate(label(cols), fitness, accuracy, resamples=1000, seed=args.seed)
+        print(f"fixed in advance: {label(cols)}  tau {found.values['kendall']:.3f} "
+              f"[{found.low['kendall']:.3f}, {found.high['kendall']:.3f}]  rho {found.values['spearman']:.3f}")
 
     ranked = sorted(((tau(combiner, scores, directions, accuracy, cols), cols) for cols in subsets), reverse=True)
     print(f"best {args.top} subsets on all cells (chosen on these cells: optimistic):")
@@ -85,6 +110,8 @@ def main() -> None:
         best = max(subsets, key=lambda cols: tau(combiner, scores, directions, accuracy, cols, choose))
         held_out.append(tau(combiner, scores, directions, accuracy, best, test))
         picks[label(best)] = picks.get(label(best), 0) + 1
+    if not held_out:
+        return
     print(f"held-out tau of the subset picked on the other half, {args.splits} halvings: "
           f"mean {np.mean(held_out):.3f}, min {np.min(held_out):.3f}, max {np.max(held_out):.3f}")
     for pick, count in sorted(picks.items(), key=lambda item: -item[1]):
