@@ -45,19 +45,21 @@ def load_one(path):
 
 
 def load(paths):
-    """Proxy names, scores (cells x proxies) and accuracies of one or more runs over the same cells."""
-    joined, names = None, []
-    for path in paths:
+    """Proxy names, scores (cells x proxies) and accuracies of one or more runs over the same cells, in the first
+    file's order (the halvings and bootstrap resamples depend on it)."""
+    first, names = load_one(paths[0])
+    joined = {arch: list(row_scores) for arch, (row_scores, _) in first.items()}
+    for path in paths[1:]:
         cells, found = load_one(path)
         if clash := set(found) & set(names):
             raise SystemExit(f"{path}: {', '.join(sorted(clash))} already read from an earlier file")
-        if joined is not None and set(cells) != set(joined):
+        if set(cells) != set(joined):
             raise SystemExit(f"{path}: not the same architectures as {paths[0]}")
-        joined = {arch: (joined[arch] if joined is not None else []) + cells[arch][0] for arch in sorted(cells)}
+        for arch, row_scores in joined.items():
+            row_scores += cells[arch][0]
         names += found
-    order = sorted(joined)
-    accuracy = np.array([cells[arch][1] for arch in order])
-    return names, np.array([joined[arch] for arch in order]), accuracy
+    accuracy = np.array([accuracy for _, accuracy in first.values()])
+    return names, np.array(list(joined.values())), accuracy
 
 
 def tau(combiner, scores, directions, accuracy, columns, rows=None):

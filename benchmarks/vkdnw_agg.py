@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 
 import numpy as np
@@ -23,6 +22,8 @@ import numpy as np
 from nasx import jsonio
 from nasx.correlation import correlate
 from nasx.plugins import Plugins
+
+from combinations import load  # benchmarks/ is on sys.path when run as a script
 
 AGGREGATED = ("vkdnw_single", "az_expressivity", "az_trainability", "flops", "jacob_cov")
 
@@ -32,22 +33,15 @@ def main() -> None:
     parser.add_argument("result")
     parser.add_argument("--out", help="write the measures as JSON here")
     parser.add_argument("--bootstrap", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0, help="of the bootstrap resamples")
     args = parser.parse_args()
 
-    with open(args.result) as handle:
-        record = json.load(handle)
-    rows = record.get("architectures")
-    if not rows:
-        raise SystemExit(f"{args.result}: no per-architecture scores (rerun `nasx correlate ... --out FILE.json`)")
-
-    def column(name):
-        if name not in rows[0]:
-            raise SystemExit(f"{args.result}: no '{name}' scores")
-        return np.array([math.nan if row[name] is None else float(row[name]) for row in rows])
-
-    scores = {name: column(name) for name in ("vkdnw", "layers", *AGGREGATED[1:])}
+    names, table, accuracy = load([args.result])
+    missing = [name for name in ("vkdnw", "layers", *AGGREGATED[1:]) if name not in names]
+    if missing:
+        raise SystemExit(f"{args.result}: no {', '.join(missing)} scores")
+    scores = {name: table[:, names.index(name)] for name in names}
     scores["vkdnw_single"] = scores["layers"] + scores["vkdnw"]
-    accuracy = np.array([float(row["test_accuracy"]) for row in rows])
 
     plugins = Plugins()
     directions = [plugins.get("proxy", name).higher_is_better for name in AGGREGATED]
@@ -55,17 +49,17 @@ def main() -> None:
     scores["VKDNW_agg"] = combiner.combine(np.column_stack([scores[name] for name in AGGREGATED]), directions)
 
     results = []
-    for name in ("vkdnw", "vkdnw_single", "VKDNW_agg"):
-        oriented = scores[name] if name == "VKDNW_agg" or plugins.get("proxy", name).higher_is_better \
-            else -scores[name]
-        found = correlate(name, oriented, accuracy, resamples=args.bootstrap, seed=record.get("seed", 0))
+    for name in ("vkdnw", "vkdnw_single", "VKDNW_agg"):  # all three: higher is better
+        found = correlate(name, scores[name], accuracy, resamples=args.bootstrap, seed=args.seed)
         results.append(found.as_dict())
         print(f"{name:13s} tau {found.values['kendall']:.3f} [{found.low['kendall']:.3f}, "
               f"{found.high['kendall']:.3f}]  rho {found.values['spearman']:.3f}  non-finite {len(found.non_finite)}")
     if args.out:
-        jsonio.write(args.out, {"source": os.path.basename(args.result), "space": record["space"], "dataset": record["dataset"],
-                                "cells": len(rows), "aggregated": list(AGGREGATED), "combiner": "logrank",
-                                "results": results})
+        with open(args.result) as handle:
+            record = json.load(handle)
+        jsonio.write(args.out, {"source": os.path.basename(args.result), "space": record["space"],
+                                "dataset": record["dataset"], "cells": len(accuracy),
+                                "aggregated": list(AGGREGATED), "combiner": "logrank", "results": results})
 
 
 if __name__ == "__main__":
