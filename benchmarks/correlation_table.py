@@ -11,12 +11,17 @@ import math
 import sys
 
 
+def finite(value) -> bool:
+    """nasx writes non-finite measures as null (strict JSON)."""
+    return value is not None and math.isfinite(value)
+
+
 def cell(row: dict, measure: str, digits: int) -> str:
     value = row[measure]
-    if not math.isfinite(value):
+    if not finite(value):
         return "–"
     low, high = row[f"{measure}_low"], row[f"{measure}_high"]
-    interval = f" [{low:.{digits}f}, {high:.{digits}f}]" if math.isfinite(low) and math.isfinite(high) else ""
+    interval = f" [{low:.{digits}f}, {high:.{digits}f}]" if finite(low) and finite(high) else ""
     return f"{value:.{digits}f}{interval}"
 
 
