@@ -7,11 +7,13 @@ subset on one half and reports its tau on the other: that held-out tau is the ho
 combination". Combinations fixed in advance (e.g. a paper's) need no such correction: pass them with --fixed.
 
 Several result files of the same cells (e.g. proxies scored on different inputs) are joined by architecture;
-a proxy may appear in only one of them. Fixed combinations are printed with 95 % bootstrap intervals.
+a proxy found in two of them must have the same scores in both. Fixed combinations are printed with 95 % bootstrap
+intervals and with the accuracy at the head of their ranking (--head): a search climbs to the top of its fitness,
+which Kendall tau over all cells hardly weighs.
 
 Usage (from the repository root):
     python benchmarks/combinations.py RESULT.json [MORE.json ...] [--combiner logrank] [--fixed a+b+c ...]
-        [--splits 20]
+        [--splits 20] [--head 1,10,100]
 """
 
 from __future__ import annotations
@@ -51,15 +53,31 @@ def load(paths):
     joined = {arch: list(row_scores) for arch, (row_scores, _) in first.items()}
     for path in paths[1:]:
         cells, found = load_one(path)
-        if clash := set(found) & set(names):
-            raise SystemExit(f"{path}: {', '.join(sorted(clash))} already read from an earlier file")
         if set(cells) != set(joined):
             raise SystemExit(f"{path}: not the same architectures as {paths[0]}")
+        new = [i for i, name in enumerate(found) if name not in names]
+        for i, name in enumerate(found):
+            if i not in new and not all(
+                same(joined[arch][names.index(name)], cells[arch][0][i]) for arch in joined
+            ):
+                raise SystemExit(f"{path}: {name} differs from its scores in an earlier file")
         for arch, row_scores in joined.items():
-            row_scores += cells[arch][0]
-        names += found
+            row_scores += [cells[arch][0][i] for i in new]
+        names += [found[i] for i in new]
     accuracy = np.array([accuracy for _, accuracy in first.values()])
     return names, np.array(list(joined.values())), accuracy
+
+
+def same(a, b):
+    return (math.isnan(a) and math.isnan(b)) or a == b
+
+
+def head_accuracy(fitness, accuracy, sizes):
+    """Mean accuracy of the `size` best cells by fitness, for each size (non-finite fitness ranks last; ties keep
+    the file's order)."""
+    key = np.where(np.isfinite(fitness), fitness, -np.inf)
+    order = np.argsort(-key, kind="stable")
+    return [float(np.mean(accuracy[order[:size]])) for size in sizes]
 
 
 def tau(combiner, scores, directions, accuracy, columns, rows=None):
@@ -77,7 +95,9 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=10, help="best subsets listed")
     parser.add_argument("--splits", type=int, default=20, help="random halvings for the held-out estimate")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--head", default="1,10,100", help="sizes of the head of each fixed ranking")
     args = parser.parse_args()
+    sizes = [int(size) for size in args.head.split(",")]
 
     plugins = Plugins()
     names, scores, accuracy = load(args.result)
@@ -96,6 +116,9 @@ def main() -> None:
         found = correlate(label(cols), fitness, accuracy, resamples=1000, seed=args.seed)
         print(f"fixed in advance: {label(cols)}  tau {found.values['kendall']:.3f} "
               f"[{found.low['kendall']:.3f}, {found.high['kendall']:.3f}]  rho {found.values['spearman']:.3f}")
+        heads = head_accuracy(fitness, accuracy, sizes)
+        print("    mean accuracy of its best " + ", ".join(f"{n}: {a:.2f}" for n, a in zip(sizes, heads))
+              + f" (best of all cells {accuracy.max():.2f})")
 
     ranked = sorted(((tau(combiner, scores, directions, accuracy, cols), cols) for cols in subsets), reverse=True)
     print(f"best {args.top} subsets on all cells (chosen on these cells: optimistic):")
