@@ -273,6 +273,26 @@ def test_vkdnw_from_per_image_logit_gradients(tensors):
     assert network.training  # its mode given back
 
 
+def test_vkdnw_jacobian_per_image_equals_all_at_once():
+    """Many classes: the per-image Jacobians are taken one image (or a few) at a time, for bounded memory, with the
+    same result as all images at once."""
+    from nasx_proxies import vkdnw
+
+    space = Plugins().get("space", "nats-tss")(dataset="ImageNet16-120")
+    network = space.build(space.decode("|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|skip_connect~0|"
+                                       "nor_conv_3x3~1|avg_pool_3x3~2|"))
+    initialise(network, "kaiming", seed=0)
+    network.eval()
+    images = synthetic_batch(space.input_shape, space.num_classes).take(5).images
+    whole = vkdnw.sampled_weight_jacobian(network, images, 16, {}, images_at_once=0)
+    assert whole.shape == (5, 120, 16)
+    for images_at_once in (1, 2):
+        pieces = vkdnw.sampled_weight_jacobian(network, images, 16, {}, images_at_once=images_at_once)
+        # float32 sums taken in another order: equal to about 1e-7 of the largest entry
+        assert torch.allclose(pieces, whole, rtol=1e-5, atol=1e-6 * float(whole.abs().max())), images_at_once
+    assert vkdnw.IMAGES_AT_ONCE == 1
+
+
 def test_vkdnw_fan_in_option_scores_the_rescaled_network(space, batch):
     network = space.build(space.sample(random.Random(6)))
     initialise(network, "kaiming", seed=0)
