@@ -23,9 +23,10 @@ SMOOTHING = 0.04998779296875
 ENTROPY_EPSILON = 1e-10
 #: the deciles 0.1, ..., 0.9 of the eigenvalues
 QUANTILE_STEP = 0.1
-#: Images whose Jacobians are taken together. vmap over all 64 images runs 64 x classes backward passes side by side:
-#: 13 GB per process on ImageNet16-120 (120 classes), 2.4 GB on cifar10. One image at a time keeps it under 1 GB
-#: and, on one CPU thread, was also faster: 3.0x on ImageNet16-120, 1.3x on cifar10 (benchmarks/vkdnw_memory.py).
+#: Images whose Jacobians are taken together on a CPU. vmap over all 64 images runs 64 x classes backward passes side
+#: by side: 13 GB per process on ImageNet16-120 (120 classes), 2.4 GB on cifar10. One image at a time keeps it under
+#: 1 GB and, on one CPU thread, was also faster: 3.0x on ImageNet16-120, 1.3x on cifar10
+#: (benchmarks/vkdnw_memory.py). On an accelerator all images go at once (0), as in the official code.
 IMAGES_AT_ONCE = 1
 
 
@@ -52,7 +53,7 @@ def sampled_weight_jacobian(network, images, tensors: int, scale: dict, images_a
     """(images, classes, sampled weights): d logits / d the first element of each of the first ``tensors``
     parameter tensors (0: all), per image, with BatchNorm using its running statistics (evaluation mode, so every
     image's logits depend on that image alone). ``scale`` multiplies the named weights first (fan-in scaling);
-    ``images_at_once`` images are differentiated together (0: all; None: ``IMAGES_AT_ONCE``)."""
+    ``images_at_once`` images are differentiated together (0: all; None: ``IMAGES_AT_ONCE`` on a CPU, else all)."""
     import torch
     from torch.func import functional_call, jacrev, vmap
 
@@ -69,7 +70,9 @@ def sampled_weight_jacobian(network, images, tensors: int, scale: dict, images_a
         return functional_call(network, (replaced, buffers), (image.unsqueeze(0),)).squeeze(0)
 
     jacobian_of_images = vmap(jacrev(logits_of_one_image, argnums=1), in_dims=(0, None))
-    step = (IMAGES_AT_ONCE if images_at_once is None else images_at_once) or len(images)
+    if images_at_once is None:
+        images_at_once = IMAGES_AT_ONCE if images.device.type == "cpu" else 0
+    step = images_at_once or len(images)
     pieces = []
     for start in range(0, len(images), step):  # a plain loop: vmap's own chunk_size kept every chunk's memory
         per_name = jacobian_of_images(images[start:start + step], sampled)
@@ -128,7 +131,7 @@ def _fan_in_factors(network) -> dict:
 
 class VKDNW(Proxy):
     name = "vkdnw"
-    version = "2"  # Jacobians per image (float32 sums in another order: scores moved by about 1e-6 relative)
+    version = "2"  # Jacobians per image on a CPU (float32 sums in another order: scores moved by about 1e-6)
     summary = "Entropy of the deciles of the empirical Fisher information eigenvalues of sampled weights (VKDNW)"
     needs_data = True
     needs_gradients = True
