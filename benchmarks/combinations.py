@@ -55,21 +55,18 @@ def load(paths):
         cells, found = load_one(path)
         if set(cells) != set(joined):
             raise SystemExit(f"{path}: not the same architectures as {paths[0]}")
-        new = [i for i, name in enumerate(found) if name not in names]
+        new = []
         for i, name in enumerate(found):
-            if i not in new and not all(
-                same(joined[arch][names.index(name)], cells[arch][0][i]) for arch in joined
-            ):
+            if name not in names:
+                new.append(i)
+            elif not np.array_equal([joined[arch][names.index(name)] for arch in joined],
+                                    [cells[arch][0][i] for arch in joined], equal_nan=True):
                 raise SystemExit(f"{path}: {name} differs from its scores in an earlier file")
         for arch, row_scores in joined.items():
             row_scores += [cells[arch][0][i] for i in new]
         names += [found[i] for i in new]
     accuracy = np.array([accuracy for _, accuracy in first.values()])
     return names, np.array(list(joined.values())), accuracy
-
-
-def same(a, b):
-    return (math.isnan(a) and math.isnan(b)) or a == b
 
 
 def head_accuracy(fitness, accuracy, sizes):

@@ -77,7 +77,7 @@ def sampled_weight_jacobian(network, images, tensors: int, scale: dict, images_a
     for start in range(0, len(images), step):  # a plain loop: vmap's own chunk_size kept every chunk's memory
         per_name = jacobian_of_images(images[start:start + step], sampled)
         pieces.append(torch.cat([per_name[name] for name in sampled], dim=2))
-    return torch.cat(pieces) if len(pieces) > 1 else pieces[0]
+    return torch.cat(pieces)
 
 
 def weight_tensor_names(network) -> list[str]:
@@ -95,10 +95,10 @@ def fisher_decile_entropy(network, images, tensors: int, fan_in: bool) -> float:
     training = network.training
     network.eval()
     try:
+        jacobian = sampled_weight_jacobian(network, images, tensors, scale)
         with torch.no_grad():
             weights = {name: p * scale.get(name, 1.0) for name, p in network.named_parameters()}
             logits = functional_call(network, (weights, dict(network.named_buffers())), (images,))
-        jacobian = sampled_weight_jacobian(network, images, tensors, scale)
     finally:
         network.train(training)
     # F and its spectrum in float64 (the official code: float32, whose rounding puts a floor near 1e-7 λmax under
