@@ -293,6 +293,38 @@ def test_vkdnw_jacobian_per_image_equals_all_at_once():
     assert vkdnw.IMAGES_AT_ONCE == 1
 
 
+def test_vkdnw_takes_one_image_at_a_time_when_all_at_once_runs_out_of_memory(monkeypatch):
+    """A GPU shared by several worker processes can run out of memory for all images at once: the Jacobian is then
+    taken one image at a time, with the same result, instead of the cell scoring NaN."""
+    import torch.func
+    from nasx_proxies import vkdnw
+
+    space = Plugins().get("space", "nats-tss")(dataset="cifar10")
+    network = space.build(space.decode("|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|skip_connect~0|"
+                                       "nor_conv_3x3~1|avg_pool_3x3~2|"))
+    initialise(network, "kaiming", seed=0)
+    network.eval()
+    images = synthetic_batch(space.input_shape, space.num_classes).take(4).images
+    expected = vkdnw.sampled_weight_jacobian(network, images, 8, {}, images_at_once=1)
+
+    real_vmap, batch_sizes = torch.func.vmap, []
+
+    def vmap_short_of_memory(function, *args, **kwargs):
+        mapped = real_vmap(function, *args, **kwargs)
+
+        def call(batch, *rest):
+            batch_sizes.append(len(batch))
+            if len(batch) > 1:
+                raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+            return mapped(batch, *rest)
+        return call
+
+    monkeypatch.setattr(torch.func, "vmap", vmap_short_of_memory)
+    jacobian = vkdnw.sampled_weight_jacobian(network, images, 8, {}, images_at_once=0)
+    assert batch_sizes == [4, 1, 1, 1, 1]  # all at once first, then image by image
+    assert torch.equal(jacobian, expected)
+
+
 def test_vkdnw_fan_in_option_scores_the_rescaled_network(space, batch):
     network = space.build(space.sample(random.Random(6)))
     initialise(network, "kaiming", seed=0)
