@@ -7,12 +7,13 @@ subset on one half and reports its tau on the other: that held-out tau is the ho
 combination". Combinations fixed in advance (e.g. a paper's) need no such correction: pass them with --fixed.
 
 Several result files of the same cells (e.g. proxies scored on different inputs) are joined by architecture;
-a proxy found in two of them must have the same scores in both. Fixed combinations are printed with 95 % bootstrap
+a proxy found in two of them must have the same scores in both. `FILE.json:a,b` takes only proxies a and b from
+that file (e.g. to use a proxy's scores on one input and leave out its scores on another). Fixed combinations are printed with 95 % bootstrap
 intervals and with the accuracy at the head of their ranking (--head): a search climbs to the top of its fitness,
 which Kendall tau over all cells hardly weighs.
 
 Usage (from the repository root):
-    python benchmarks/combinations.py RESULT.json [MORE.json ...] [--combiner logrank] [--fixed a+b+c ...]
+    python benchmarks/combinations.py RESULT.json[:a,b] [MORE.json ...] [--combiner logrank] [--fixed a+b+c ...]
         [--splits 20] [--head 1,10,100]
 """
 
@@ -31,7 +32,11 @@ from nasx.correlation import correlate
 from nasx.plugins import Plugins
 
 
-def load_one(path):
+def load_one(argument):
+    path, chosen = argument, None
+    if ":" in argument and argument.rpartition(":")[0].endswith(".json"):
+        path, _, listed = argument.rpartition(":")
+        chosen = listed.split(",")
     with open(path) as handle:
         record = json.load(handle)
     names = [row["name"] for row in record["results"] if "+" not in row["name"] and "(" not in row["name"]]
@@ -39,6 +44,11 @@ def load_one(path):
     if not rows:
         raise SystemExit(f"{path}: no per-architecture scores (rerun `nasx correlate ... --out FILE.json`)")
     names = [name for name in names if name in rows[0]]
+    if chosen is not None:
+        missing = [name for name in chosen if name not in names]
+        if missing:
+            raise SystemExit(f"{path}: no {', '.join(missing)} scores")
+        names = chosen
 
     def value(v):
         return math.nan if v is None else float(v)
