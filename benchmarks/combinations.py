@@ -8,9 +8,9 @@ combination". Combinations fixed in advance (e.g. a paper's) need no such correc
 
 Several result files of the same cells (e.g. proxies scored on different inputs) are joined by architecture;
 a proxy found in two of them must have the same scores in both. `FILE.json:a,b` takes only proxies a and b from
-that file (e.g. to use a proxy's scores on one input and leave out its scores on another). Fixed combinations are printed with 95 % bootstrap
-intervals and with the accuracy at the head of their ranking (--head): a search climbs to the top of its fitness,
-which Kendall tau over all cells hardly weighs.
+that file (e.g. to use a proxy's scores on one input and leave out its scores on another). Fixed combinations are
+printed with 95 % bootstrap intervals and with the accuracy at the head of their ranking (--head): a search climbs
+to the top of its fitness, which Kendall tau over all cells hardly weighs.
 
 Usage (from the repository root):
     python benchmarks/combinations.py RESULT.json[:a,b] [MORE.json ...] [--combiner logrank] [--fixed a+b+c ...]
