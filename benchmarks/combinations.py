@@ -14,7 +14,7 @@ to the top of its fitness, which Kendall tau over all cells hardly weighs.
 
 Usage (from the repository root):
     python benchmarks/combinations.py RESULT.json[:a,b] [MORE.json ...] [--combiner logrank] [--fixed a+b+c ...]
-        [--splits 20] [--head 1,10,100]
+        [--splits 20] [--head 1,10,100] [--cells no-dead-edges]
 """
 
 from __future__ import annotations
@@ -53,30 +53,45 @@ def load_one(argument):
     def value(v):
         return math.nan if v is None else float(v)
 
-    return {row["arch"]: ([value(row[name]) for name in names], float(row["test_accuracy"])) for row in rows}, names
+    cells = {row["arch"]: ([value(row[name]) for name in names], float(row["test_accuracy"])) for row in rows}
+    return cells, names, record["space"]
 
 
-def load(paths):
+def in_subset(space_name, archs, subset):
+    """Which of the cells (labelled as in a correlate run: an index or an arch string) lie in the space's subset."""
+    from nasx.api import subset_test
+
+    space = Plugins().get("space", space_name)()
+    keep = subset_test(space, subset)
+    return np.array([keep(space.genotype_at(a) if isinstance(a, int) else space.decode(a)) for a in archs], bool)
+
+
+def load(paths, cells=None):
     """Proxy names, scores (cells x proxies) and accuracies of one or more runs over the same cells, in the first
-    file's order (the halvings and bootstrap resamples depend on it)."""
-    first, names = load_one(paths[0])
+    file's order (the halvings and bootstrap resamples depend on it). `cells` names a subset of the space
+    (`nasx correlate --cells`): only its cells are kept, before anything is ranked or combined."""
+    first, names, space_name = load_one(paths[0])
     joined = {arch: list(row_scores) for arch, (row_scores, _) in first.items()}
     for path in paths[1:]:
-        cells, found = load_one(path)
-        if set(cells) != set(joined):
+        other, found, _ = load_one(path)
+        if set(other) != set(joined):
             raise SystemExit(f"{path}: not the same architectures as {paths[0]}")
         new = []
         for i, name in enumerate(found):
             if name not in names:
                 new.append(i)
             elif not np.array_equal([joined[arch][names.index(name)] for arch in joined],
-                                    [cells[arch][0][i] for arch in joined], equal_nan=True):
+                                    [other[arch][0][i] for arch in joined], equal_nan=True):
                 raise SystemExit(f"{path}: {name} differs from its scores in an earlier file")
         for arch, row_scores in joined.items():
-            row_scores += [cells[arch][0][i] for i in new]
+            row_scores += [other[arch][0][i] for i in new]
         names += [found[i] for i in new]
     accuracy = np.array([accuracy for _, accuracy in first.values()])
-    return names, np.array(list(joined.values())), accuracy
+    scores = np.array(list(joined.values()))
+    if cells is not None:
+        kept = in_subset(space_name, list(joined), cells)
+        scores, accuracy = scores[kept], accuracy[kept]
+    return names, scores, accuracy
 
 
 def head_accuracy(fitness, accuracy, sizes):
@@ -103,11 +118,12 @@ def main() -> None:
     parser.add_argument("--splits", type=int, default=20, help="random halvings for the held-out estimate")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--head", default="1,10,100", help="sizes of the head of each fixed ranking")
+    parser.add_argument("--cells", help="only the cells of this subset of the space, e.g. no-dead-edges")
     args = parser.parse_args()
     sizes = [int(size) for size in args.head.split(",")]
 
     plugins = Plugins()
-    names, scores, accuracy = load(args.result)
+    names, scores, accuracy = load(args.result, args.cells)
     directions = [plugins.get("proxy", name).higher_is_better for name in names]
     combiner = plugins.get("combiner", args.combiner)()
     subsets = [cols for size in range(1, len(names) + 1) for cols in itertools.combinations(range(len(names)), size)]

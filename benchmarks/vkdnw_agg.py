@@ -8,7 +8,7 @@ ranks of VKDNW_single, expressivity, trainability, FLOPs and jacov, i.e. nasx's 
 Nothing is fitted to accuracies.
 
 Usage (from the repository root):
-    python benchmarks/vkdnw_agg.py RESULT.json [--out MEASURES.json]
+    python benchmarks/vkdnw_agg.py RESULT.json [--out MEASURES.json] [--cells no-dead-edges]
 """
 
 from __future__ import annotations
@@ -34,9 +34,11 @@ def main() -> None:
     parser.add_argument("--out", help="write the measures as JSON here")
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0, help="of the bootstrap resamples")
+    parser.add_argument("--cells", help="only the cells of this subset of the space (ranked among themselves), "
+                                        "e.g. no-dead-edges, the cells of the VKDNW paper's table")
     args = parser.parse_args()
 
-    names, table, accuracy = load([args.result])
+    names, table, accuracy = load([args.result], args.cells)
     missing = [name for name in ("vkdnw", "layers", *AGGREGATED[1:]) if name not in names]
     if missing:
         raise SystemExit(f"{args.result}: no {', '.join(missing)} scores")
@@ -58,7 +60,7 @@ def main() -> None:
         with open(args.result) as handle:
             record = json.load(handle)
         jsonio.write(args.out, {"source": os.path.basename(args.result), "space": record["space"],
-                                "dataset": record["dataset"], "cells": len(accuracy),
+                                "dataset": record["dataset"], "cells": len(accuracy), "subset": args.cells or "all",
                                 "aggregated": list(AGGREGATED), "combiner": "logrank", "results": results})
 
 

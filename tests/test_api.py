@@ -180,6 +180,28 @@ def test_correlate_writes_strict_json_with_non_finite_scores(tmp_path, data_dir)
     assert written["results"][0]["name"] == "naswot"
 
 
+def test_correlate_draws_from_a_subset_of_the_space(data_dir):
+    import random
+
+    from nasx_nats.tss import NatsTopologySpace, dead_edges
+
+    space = NatsTopologySpace(dataset="cifar10")
+    record = nasx.correlate(proxies=["params"], cells="no-dead-edges", sample=30, seed=2, bootstrap=0, cache=False,
+                            data_dir=data_dir)
+    labels = [a["arch"] for a in record["architectures"]]
+    assert record["cells"] == "no-dead-edges" and len(set(labels)) == 30
+    assert not any(dead_edges(space.genotype_at(index)) for index in labels)
+    # without --cells the sample is the one it always was
+    whole = nasx.correlate(proxies=["params"], sample=30, seed=2, bootstrap=0, cache=False, data_dir=data_dir)
+    assert whole["cells"] == "all"
+    assert [a["arch"] for a in whole["architectures"]] == random.Random(2).sample(range(len(space)), 30)
+
+
+def test_correlate_rejects_an_unknown_subset_before_scoring(data_dir):
+    with pytest.raises(NasxError, match="unknown subset 'valid' of space 'nats-tss'"):
+        nasx.correlate(proxies=["naswot"], cells="valid", sample=5, cache=False, data_dir=data_dir)
+
+
 def test_score_prints_strict_json_lines():
     arch = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"  # the output ignores the input: naswot is -inf
     done = nasx_cli("score", "--arch", arch, "--proxy", "naswot", "-o", "repeats=1", "-o", "batch_size=8",

@@ -193,6 +193,8 @@ def test_correlate_lists_non_finite_scores(tmp_path, data_dir):
         (["--combiner", "rank", "--sample", "5"], None),
         (["--out", "x.txt"], "use a .json or .csv file name"),
         (["--bootstrap", "-1"], "--bootstrap must be 0 or more"),
+        (["--cells", "no-dead-edge"], "did you mean 'no-dead-edges'?"),
+        (["--space", "nats-sss", "--cells", "no-dead-edges"], "space 'nats-sss' defines no subsets"),
     ],
 )
 def test_correlate_rejects_bad_input(tmp_path, data_dir, extra, message):

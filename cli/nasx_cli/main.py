@@ -187,6 +187,9 @@ def score_command(ctx: click.Context, quiet: bool, **args) -> None:
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the sample and of the bootstrap.")
 @click.option("--bootstrap", default=1000, show_default=True, type=int,
               help="Bootstrap resamples for the 95 % intervals (0: none).")
+@click.option("--cells", metavar="SUBSET",
+              help="Draw only from a named subset of the space, e.g. no-dead-edges for nats-tss (the 9445 cells "
+                   "without an operation off every input-output path) [default: every architecture].")
 @click.option("--out", multiple=True, type=click.Path(),
               help="Write results: FILE.json (everything, per-architecture scores too) or FILE.csv (the measures).")
 @click.option("--plot", type=click.Path(), help="Scatter plots of score against accuracy (PNG).")

@@ -60,7 +60,8 @@ def print_correlation(record: dict[str, Any]) -> None:
     from nasx.correlation import MEASURES
 
     console = wide_console()
-    title = (f"{record['space']} / {record['dataset']}: {record['sample']} architectures "
+    subset = f" ({record['cells']})" if record.get("cells", "all") != "all" else ""
+    title = (f"{record['space']} / {record['dataset']}{subset}: {record['sample']} architectures "
              f"({record['computed']} scored now, the rest from the cache); 95 % bootstrap intervals")
     table = Table(title=title)
     for header in ("score", "τ", "ρ", "τ top10%", "ρ top10%", "top10/top10 %", "top64/top5%", "non-finite",

@@ -545,16 +545,33 @@ def score(archs: Sequence[str] | str = (), **options: Any) -> list[dict[str, Any
 # nasx.correlate
 
 
-def correlation_sample(space: Space, size: int, seed: int, oracle=None) -> list[tuple[Any, nx.DiGraph]]:
+def subset_test(space: Space, cells: str | None):
+    """None for every architecture, else the membership test of the space's subset named ``cells``."""
+    if cells is None:
+        return None
+    if not space.subsets:
+        raise NasxError(f"space '{space.name}' defines no subsets (--cells {cells})")
+    if cells not in space.subsets:
+        from nasx.names import unknown_name
+
+        raise unknown_name("subset", cells, space.subsets, context=f" of space '{space.name}' (--cells)")
+    return lambda genotype: space.in_subset(cells, genotype)
+
+
+def correlation_sample(space: Space, size: int, seed: int, oracle=None, keep=None) -> list[tuple[Any, nx.DiGraph]]:
     """(label, genotype) pairs: the architectures with ground truth when the oracle lists them (labelled by
-    their strings), else official indices of an enumerable space, else distinct random genotypes."""
+    their strings), else official indices of an enumerable space, else distinct random genotypes. ``keep``
+    (a genotype test) draws from the architectures it accepts only."""
     known = oracle.genotypes() if oracle is not None else None
     if known is not None:
+        if keep is not None:
+            known = [genotype for genotype in known if keep(genotype)]
         picked = known if size <= 0 or size >= len(known) else random.Random(seed).sample(known, size)
         return [(space.encode(genotype), genotype) for genotype in picked]
     if isinstance(space, EnumerableSpace):
         total = len(space)
-        indices = range(total) if size <= 0 or size >= total else random.Random(seed).sample(range(total), size)
+        pool = range(total) if keep is None else [i for i in range(total) if keep(space.genotype_at(i))]
+        indices = pool if size <= 0 or size >= len(pool) else random.Random(seed).sample(pool, size)
         return [(index, space.genotype_at(index)) for index in indices]
     if size <= 0:
         raise NasxError(f"space '{space.name}' cannot be enumerated; give --sample N")
@@ -562,7 +579,7 @@ def correlation_sample(space: Space, size: int, seed: int, oracle=None) -> list[
     for _ in range(size * 100):
         genotype = space.sample(rng)
         key = space.key(genotype)
-        if key not in seen:
+        if key not in seen and (keep is None or keep(genotype)):
             seen.add(key)
             picked.append((space.encode(genotype), genotype))
         if len(picked) == size:
@@ -578,6 +595,7 @@ def correlate(
     sample: int = 1000,
     seed: int = 0,
     bootstrap: int = 1000,
+    cells: str | None = None,
     data_dir: str | os.PathLike | None = None,
     images: "str | os.PathLike | Batch | None" = None,
     init: str = "kaiming",
@@ -595,7 +613,8 @@ def correlate(
     plugins: "Plugins | None" = None,
 ) -> dict[str, Any]:
     """Rank correlation of each proxy, and of each combiner over all the proxies, with the benchmark's test
-    accuracy on a random sample (``sample=0``: the whole space). Returns the record ``out=FILE.json`` writes;
+    accuracy on a random sample (``sample=0``: the whole space). ``cells`` names a subset of the space
+    (``Space.subsets``) to draw from instead of the whole space. Returns the record ``out=FILE.json`` writes;
     ``out=FILE.csv`` writes the table of measures."""
     import numpy as np
 
@@ -620,13 +639,17 @@ def correlate(
     if sample < 0:
         raise NasxError(f"--sample must be 0 (the whole space) or more, got {sample}")
 
+    keep = subset_test(built_space, cells)
+
     if not built_space.benchmarked:
         raise NasxError(f"space '{built_space.name}' has no ground truth: no benchmark of its trained networks exists")
     oracle = _oracle(built_space, data_dir)
     if oracle is None:
         raise NasxError(f"no ground truth for space '{built_space.name}' on {built_space.dataset}: "
                         "set --data-dir or NASX_DATA")
-    chosen = correlation_sample(built_space, sample, seed, oracle)
+    chosen = correlation_sample(built_space, sample, seed, oracle, keep)
+    if not chosen and cells is not None:
+        raise NasxError(f"subset '{cells}' of space '{built_space.name}' has no architecture with ground truth")
     accuracy = np.array([oracle.test_accuracy(genotype) for _, genotype in chosen])
     # the measures assume higher is better: ground truth such as a loss is turned round for them
     oriented = accuracy if oracle.higher_is_better else -accuracy
@@ -673,6 +696,7 @@ def correlate(
         "space": built_space.name,
         "dataset": built_space.dataset,
         "sample": len(chosen),
+        "cells": cells or "all",
         "seed": seed,
         "computed": computed,
         "bootstrap": bootstrap,

@@ -74,6 +74,9 @@ class Space(Component, ABC):
     cost_is_exact: ClassVar[bool] = False
     #: False for a space of which no trained networks are published: it never has ground truth.
     benchmarked: ClassVar[bool] = True
+    #: named subsets that published evaluations restrict themselves to (name -> what it keeps, one line);
+    #: ``nasx correlate --cells NAME`` measures on one, so its figures compare with theirs.
+    subsets: ClassVar[dict[str, str]] = {}
 
     def __init__(self, dataset: str | None = None, **options: Any) -> None:
         if dataset is None:
@@ -140,6 +143,12 @@ class Space(Component, ABC):
     def skip_edges(self, genotype: nx.DiGraph) -> list[tuple[int, int]]:
         """Skip connections (u, v) between topologically numbered nodes; used by the ``skip`` proxy."""
         raise NasxError(f"space '{self.name}' does not define skip connections")
+
+    def in_subset(self, subset: str, genotype: nx.DiGraph) -> bool:
+        """True when ``genotype`` belongs to ``subset``, one of the names in ``subsets``."""
+        from nasx.names import unknown_name
+
+        raise unknown_name("subset", subset, self.subsets, context=f" of space '{self.name}'")
 
     def oracle(self, data_dir: str | None) -> "Oracle | None":
         """Ground truth for this space and dataset, or None when no data is available."""

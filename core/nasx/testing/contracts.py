@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import random
 
-from nasx.errors import InvalidGenotype
+from nasx.errors import InvalidGenotype, NasxError
 from nasx.evaluator import Evaluator
 from nasx.interfaces import EnumerableSpace, EvolvableSpace, Proxy, Space
 from nasx.search import Budget, SearchContext, run_search
@@ -75,6 +75,18 @@ class SpaceContract:
     def test_cost_is_positive(self, space):
         cost = space.cost(space.sample(random.Random(1)))
         assert cost.flops_m >= 0 and cost.params_m >= 0
+
+    def test_subsets_are_described_and_test_membership(self, space):
+        import pytest
+
+        assert isinstance(space.subsets, dict)
+        rng = random.Random(5)
+        for name, description in space.subsets.items():
+            assert isinstance(name, str) and name and isinstance(description, str) and description
+            members = [space.in_subset(name, space.sample(rng)) for _ in range(self.samples)]
+            assert all(isinstance(member, bool) for member in members), f"in_subset({name!r}) must give bools"
+        with pytest.raises(NasxError):
+            space.in_subset("no such subset", space.sample(rng))
 
     def test_sampling_is_reproducible(self, space):
         first = [space.encode(space.sample(random.Random(7))) for _ in range(3)]

@@ -30,6 +30,17 @@ DATASETS = {"cifar10": (10, 32), "cifar100": (100, 32), "ImageNet16-120": (120, 
 INDEX_SHUFFLE_SEED = 88
 
 
+def dead_edges(genotype: nx.DiGraph) -> list[tuple[int, int]]:
+    """Edges with an operation (not 'none') that lie on no input -> output path of operations: their result
+    never reaches the cell's output, or their input never depends on the cell's input."""
+    live = nx.DiGraph()
+    live.add_nodes_from((0, NUM_NODES - 1))
+    live.add_edges_from((u, v) for u, v, op in genotype.edges(data="op") if op != "none")
+    fed = nx.descendants(live, 0) | {0}
+    feeding = nx.ancestors(live, NUM_NODES - 1) | {NUM_NODES - 1}
+    return sorted((u, v) for u, v in live.edges if not (u in fed and v in feeding))
+
+
 def genes_to_arch(genes: tuple[str, ...]) -> str:
     parts, position = [], 0
     for node in range(1, NUM_NODES):
@@ -69,6 +80,10 @@ class NatsTopologySpace(EvolvableSpace, EnumerableSpace):
     version = "1"  # bump when the networks or the genotype encoding change
     cost_is_exact = True  # cost() counts every parameter of build()
     defaults = {"benchmark_dir": ""}
+    subsets: ClassVar[dict[str, str]] = {
+        # GRAF's NB201 features cover these cells, and the VKDNW paper's NB201 table is measured on them
+        "no-dead-edges": "the 9445 cells in which every operation lies on an input -> output path",
+    }
 
     # genotype <-> genes -------------------------------------------------------------------------
     @staticmethod
@@ -176,6 +191,11 @@ class NatsTopologySpace(EvolvableSpace, EnumerableSpace):
 
     def skip_edges(self, genotype: nx.DiGraph) -> list[tuple[int, int]]:
         return [(u, v) for u, v in EDGES if genotype.edges[u, v]["op"] == "skip_connect"]
+
+    def in_subset(self, subset: str, genotype: nx.DiGraph) -> bool:
+        if subset == "no-dead-edges":
+            return not dead_edges(genotype)
+        return super().in_subset(subset, genotype)
 
     # ground truth ------------------------------------------------------------------------------
     def oracle(self, data_dir):

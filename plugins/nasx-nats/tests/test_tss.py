@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from nasx.errors import InvalidGenotype
 from nasx.testing.contracts import SpaceContract
-from nasx_nats.tss import EDGES, OPS, NatsTopologySpace, arch_to_genes, genes_to_arch
+import nasx
+from nasx_nats.tss import EDGES, OPS, NatsTopologySpace, arch_to_genes, dead_edges, genes_to_arch
 
 genes_strategy = st.tuples(*[st.sampled_from(OPS) for _ in EDGES])
 seeds = st.integers(min_value=0, max_value=2**32 - 1)
@@ -205,3 +206,40 @@ def test_unknown_dataset_suggests_names():
 
     with pytest.raises(NasxError, match="did you mean 'cifar10'"):
         NatsTopologySpace(dataset="cifar1O")
+
+
+# the four input -> output paths of the cell's complete DAG, as edge lists
+CELL_PATHS = (((0, 3),), ((0, 1), (1, 3)), ((0, 2), (2, 3)), ((0, 1), (1, 2), (2, 3)))
+
+
+@given(genes_strategy)
+def test_dead_edges_are_the_operations_on_no_input_output_path(genes):
+    ops = dict(zip(EDGES, genes))
+    live = {edge for path in CELL_PATHS if all(ops[e] != "none" for e in path) for edge in path}
+    expected = sorted(edge for edge in EDGES if ops[edge] != "none" and edge not in live)
+    space = NatsTopologySpace(dataset="cifar10")
+    genotype = space.from_genes(genes)
+    assert dead_edges(genotype) == expected
+    assert space.in_subset("no-dead-edges", genotype) == (not expected)
+
+
+@given(genes_strategy)
+def test_removing_dead_edges_leaves_a_cell_without_any(genes):
+    space = NatsTopologySpace(dataset="cifar10")
+    dead = set(dead_edges(space.from_genes(genes)))
+    pruned = tuple("none" if edge in dead else op for edge, op in zip(EDGES, genes))
+    assert dead_edges(space.from_genes(pruned)) == []
+
+
+def test_no_dead_edges_subset_is_the_cells_graf_and_vkdnw_measure(tss):
+    """VKDNW's NB201 analysis keeps the cells that GRAF has features for: 9445 ('No. of archs ... after filtering')."""
+    assert sum(tss.in_subset("no-dead-edges", tss.genotype_at(i)) for i in range(len(tss))) == 9445
+
+
+@pytest.mark.parametrize("dataset, published", [("cifar10", 0.623), ("cifar100", 0.586), ("ImageNet16-120", 0.545)])
+def test_flops_tau_on_cells_without_dead_edges_is_the_vkdnw_tables(dataset, published, data_dir):
+    """The VKDNW paper's FLOPs row (Kendall tau, NB201) is measured on these cells; over all 15625 it is ~0.04 lower."""
+    record = nasx.correlate(space="nats-tss", dataset=dataset, proxies=["flops"], cells="no-dead-edges", sample=0,
+                            bootstrap=0, cache=False, data_dir=data_dir)
+    assert record["sample"] == 9445 and record["cells"] == "no-dead-edges"
+    assert record["results"][0]["kendall"] == pytest.approx(published, abs=0.003)
