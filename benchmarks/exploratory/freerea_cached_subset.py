@@ -1,0 +1,44 @@
+"""Kendall tau of FreeREA's cached proxy scores (shared data) over all NATS-TSS cells and over the cells without
+dead edges (`nasx correlate --cells no-dead-edges`), the cells of the VKDNW paper's NB201 table. Needs no network.
+
+Usage (from the repository root): NASX_DATA=../shared/data python benchmarks/exploratory/freerea_cached_subset.py
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import os
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import kendalltau
+
+from nasx_nats.tss import NatsTopologySpace
+
+
+def read(path: Path) -> list[dict]:
+    with gzip.open(path, "rt") as handle:
+        return list(csv.DictReader(handle))
+
+
+def main() -> None:
+    data = Path(os.environ["NASX_DATA"])
+    benchmark, cached = read(data / "nats_tss.csv.gz"), read(data / "nats_tss_freerea_proxies.csv.gz")
+    assert [row["index"] for row in benchmark] == [row["index"] for row in cached]
+    space = NatsTopologySpace()
+    kept = np.array([space.in_subset("no-dead-edges", space.decode(row["arch"])) for row in benchmark])
+    print(f"{kept.sum()} of {len(kept)} cells without dead edges; non-finite scores left out")
+    for dataset in ("cifar10", "cifar100", "ImageNet16-120"):
+        accuracy = np.array([float(row[f"{dataset}_test_acc"]) for row in benchmark])
+        for proxy in ("naswot", "synflow", "logsynflow"):
+            score = np.array([float(row[f"{dataset}_{proxy}"] or "nan") for row in cached])
+            finite = np.isfinite(score)
+            taus = [kendalltau(score[finite & cells], accuracy[finite & cells]).statistic
+                    for cells in (np.ones_like(kept), kept)]
+            print(f"{dataset:15s} {proxy:10s} all {taus[0]:.3f} ({(~finite).sum()} non-finite)  "
+                  f"no-dead-edges {taus[1]:.3f} ({(~finite & kept).sum()} non-finite)")
+
+
+if __name__ == "__main__":
+    main()
