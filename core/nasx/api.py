@@ -549,12 +549,7 @@ def subset_test(space: Space, cells: str | None):
     """None for every architecture, else the membership test of the space's subset named ``cells``."""
     if cells is None:
         return None
-    if not space.subsets:
-        raise NasxError(f"space '{space.name}' defines no subsets (--cells {cells})")
-    if cells not in space.subsets:
-        from nasx.names import unknown_name
-
-        raise unknown_name("subset", cells, space.subsets, context=f" of space '{space.name}' (--cells)")
+    space.check_subset(cells)
     return lambda genotype: space.in_subset(cells, genotype)
 
 
@@ -569,10 +564,13 @@ def correlation_sample(space: Space, size: int, seed: int, oracle=None, keep=Non
         picked = known if size <= 0 or size >= len(known) else random.Random(seed).sample(known, size)
         return [(space.encode(genotype), genotype) for genotype in picked]
     if isinstance(space, EnumerableSpace):
-        total = len(space)
-        pool = range(total) if keep is None else [i for i in range(total) if keep(space.genotype_at(i))]
-        indices = pool if size <= 0 or size >= len(pool) else random.Random(seed).sample(pool, size)
-        return [(index, space.genotype_at(index)) for index in indices]
+        if keep is None:
+            pool = range(len(space))
+            indices = pool if size <= 0 or size >= len(pool) else random.Random(seed).sample(pool, size)
+            return [(index, space.genotype_at(index)) for index in indices]
+        kept = {index: genotype for index in range(len(space)) if keep(genotype := space.genotype_at(index))}
+        indices = list(kept) if size <= 0 or size >= len(kept) else random.Random(seed).sample(list(kept), size)
+        return [(index, kept[index]) for index in indices]
     if size <= 0:
         raise NasxError(f"space '{space.name}' cannot be enumerated; give --sample N")
     rng, seen, picked = random.Random(seed), set(), []

@@ -144,11 +144,20 @@ class Space(Component, ABC):
         """Skip connections (u, v) between topologically numbered nodes; used by the ``skip`` proxy."""
         raise NasxError(f"space '{self.name}' does not define skip connections")
 
-    def in_subset(self, subset: str, genotype: nx.DiGraph) -> bool:
-        """True when ``genotype`` belongs to ``subset``, one of the names in ``subsets``."""
+    def check_subset(self, subset: str) -> None:
+        """Raises NasxError unless ``subset`` is one of the names in ``subsets``."""
+        if subset in self.subsets:
+            return
+        if not self.subsets:
+            raise NasxError(f"space '{self.name}' defines no subsets (asked for '{subset}')")
         from nasx.names import unknown_name
 
         raise unknown_name("subset", subset, self.subsets, context=f" of space '{self.name}'")
+
+    def in_subset(self, subset: str, genotype: nx.DiGraph) -> bool:
+        """True when ``genotype`` belongs to ``subset``, one of the names in ``subsets``."""
+        self.check_subset(subset)
+        raise NasxError(f"space '{self.name}' declares subset '{subset}' but does not test membership of it")
 
     def oracle(self, data_dir: str | None) -> "Oracle | None":
         """Ground truth for this space and dataset, or None when no data is available."""
