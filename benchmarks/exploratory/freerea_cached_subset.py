@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import kendalltau
 
-from nasx_nats.tss import NatsTopologySpace
+from nasx_nats.tss import NatsTopologySpace, dead_edges
 
 
 def main() -> None:
@@ -24,7 +24,10 @@ def main() -> None:
     space = NatsTopologySpace()
     genotypes = [space.genotype_at(int(row["index"])) for row in cached]
     kept = np.array([space.in_subset("no-dead-edges", genotype) for genotype in genotypes])
-    print(f"{kept.sum()} of {len(kept)} cells without dead edges; non-finite scores left out")
+    # a cell has no input -> output path exactly when every operation in it is dead
+    pathless = np.array([len(dead_edges(g)) == sum(op != "none" for _, _, op in g.edges(data="op")) for g in genotypes])
+    print(f"{kept.sum()} of {len(kept)} cells without dead edges; of the {(~kept).sum()} others, "
+          f"{(pathless & ~kept).sum()} have no input -> output path; non-finite scores left out")
     for dataset in ("cifar10", "cifar100", "ImageNet16-120"):
         oracle = NatsTopologySpace(dataset=dataset).oracle(str(data))
         accuracy = np.array([oracle.test_accuracy(genotype) for genotype in genotypes])
