@@ -34,7 +34,7 @@ def nasx(*args, env=None):
         (["run", "--space", "nats-tss", "--dataset", "cifar10", "--proxy", "naswot", "-o", "naswot.bogus=1"],
          "has no option 'bogus'"),
         (["run", "--space", "nats-tss", "--dataset", "cifar10", "--proxy", "naswot", "-o", "repeats=three"],
-         "expects a int"),
+         "expects an integer, got 'three'"),
         (["run", "--space", "nats-tss", "--dataset", "cifar10"], "Missing option '--proxy'"),
         (["run", "--proxy", "naswot", "--max-time", "nan"], "--max-time must be positive and finite"),
         (["run", "--proxy", "naswot", "--max-wall", "inf"], "--max-wall must be positive and finite"),

@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from nasx.plugins import Plugins
+from nasx._build import DEFAULT_COMBINER
 from nasx.errors import NasxError
 from nasx.grid import expand, images_for, load_grid
+from nasx.plugins import Plugins
 
 GRIDS = sorted((Path(__file__).parent.parent / "benchmarks" / "grids").glob("*.toml"))
 
@@ -22,7 +23,7 @@ def test_grid_expands_to_runs_of_installed_components(path):
     plugins.get("space", grid["space"])
     for run in runs:
         plugins.get("searcher", run["search"])
-        plugins.get("combiner", run["combiner"])
+        plugins.get("combiner", run["combiner"] or DEFAULT_COMBINER)  # None: the default
         for proxy in run["proxies"]:
             plugins.get("proxy", proxy)
 

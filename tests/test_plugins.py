@@ -28,14 +28,15 @@ class Renamed(Fake):
 
 
 def plugin_registering(*classes):
+    """A plugin module that registers several components at once, through the hook."""
     module = types.SimpleNamespace()
 
     @hookimpl
-    def nasx_register_proxies(register):
+    def nasx_register(register):
         for cls in classes:
             register(cls)
 
-    module.nasx_register_proxies = nasx_register_proxies
+    module.nasx_register = nasx_register
     return module
 
 
@@ -89,7 +90,7 @@ def test_using_a_conflicting_name_is_a_one_line_error_naming_both_distributions_
         plugins.get("proxy", "fake")
     assert str(caught.value) == (
         "proxy 'fake' is claimed by two plugins: proxy.fake (dist-a) and proxy.other-fake (dist-b); "
-        "block one with NASX_BLOCK_PLUGINS=<entry point> or uninstall it"
+        "keep the first with NASX_BLOCK_PLUGINS=proxy.other-fake, or uninstall all but one"
     )
 
 
@@ -98,15 +99,16 @@ def test_a_third_claimant_is_listed_too():
     for cls, dist in ((Fake, "dist-a"), (Other, "dist-b"), (Third, "dist-c")):
         plugins.add(plugin_registering(cls), name=f"proxy.{dist}", distribution=dist)
     with pytest.raises(NasxError, match=r"claimed by three plugins: proxy.dist-a \(dist-a\), proxy.dist-b "
-                                        r"\(dist-b\) and proxy.dist-c \(dist-c\); block all but one"):
+                                        r"\(dist-b\) and proxy.dist-c \(dist-c\); keep the first with "
+                                        r"NASX_BLOCK_PLUGINS=proxy.dist-b,proxy.dist-c"):
         plugins.get("proxy", "fake")
 
 
 def test_one_plugin_registering_a_name_twice_with_two_classes_is_a_conflict_naming_the_classes():
     plugins = Plugins(autoload=False)
     plugins.add(plugin_registering(Fake, Other), name="proxy.fake", distribution="dist-a")
-    with pytest.raises(NasxError, match=r"proxy.fake \(dist-a, class .*Fake\) and proxy.fake \(dist-a, class "
-                                        r".*Other\)"):
+    with pytest.raises(NasxError, match=r"two classes of one plugin: proxy.fake \(dist-a, class .*Fake\) and "
+                                        r"proxy.fake \(dist-a, class .*Other\); uninstall it"):
         plugins.get("proxy", "fake")
 
 
@@ -163,7 +165,7 @@ def test_a_long_error_is_shown_in_one_bounded_line(monkeypatch):
 @pytest.mark.parametrize(
     "registered, error",
     [
-        ((int,), "registered <class 'int'> as a proxy, but it is not a Proxy"),
+        ((int,), "registered <class 'int'>, which is not a subclass of a nasx interface"),
         ((Renamed, type("Nameless", (Fake,), {"name": ""})), "registered Nameless without a name"),
         ((type("Misspelt", (Fake,), {"defaults": {"repeats": 1}, "option_checks": {"repeat": positive}}),),
          "Misspelt checks option 'repeat', which is not in its defaults"),
@@ -187,15 +189,15 @@ def test_failing_hook_becomes_a_recorded_failure_and_a_warning():
     def broken(register):
         raise RuntimeError("boom")
 
-    module = types.SimpleNamespace(nasx_register_proxies=hookimpl(broken))
+    module = types.SimpleNamespace(nasx_register=hookimpl(broken))
     plugins = Plugins(autoload=False)
     plugins.add(module, name="broken", distribution="broken-dist")
     plugins.add(plugin_registering(Fake), name="good", distribution="good-dist")
     assert plugins.names("proxy") == ["fake"]
     assert any("broken" in w and "boom" in w for w in plugins.warnings)
     (failure,) = plugins.failures()
-    # a plugin name that is not "kind.name" leaves the name unknown, the hook tells the kind
-    assert (failure.kind, failure.name, failure.error) == ("proxy", "", "RuntimeError: boom")
+    # a plugin name that is not "kind.name" leaves the kind and the name unknown
+    assert (failure.kind, failure.name, failure.error) == ("", "", "RuntimeError: boom")
 
 
 def test_entry_point_that_fails_to_import_is_a_warning_and_a_failure(monkeypatch):
@@ -231,7 +233,7 @@ def test_plugins_command_lists_conflicts_and_failures_with_a_status():
     assert all("dist-a" in row["error"] and "dist-b" in row["error"] for row in by_status["conflict"])
     (failed,) = by_status["failed"]
     assert (failed["kind"], failed["name"], failed["distribution"]) == ("proxy", "bad", "bad-dist")
-    assert "not a Proxy" in failed["error"]
+    assert "not a subclass of a nasx interface" in failed["error"]
     table = CliRunner().invoke(cli, ["plugins"], obj=plugins, terminal_width=200)
     assert table.exit_code == 0
     assert "conflict" in table.stdout and "failed" in table.stdout and "dist-b" in table.stdout
@@ -282,15 +284,14 @@ def rogue_distribution(tmp_path_factory) -> Path:
         version = "0.0.1"
 
         [project.entry-points.nasx]
-        "proxy.rogue-naswot" = "nasx_rogue_naswot"
-        "proxy.rogue-broken" = "nasx_rogue_broken"
+        "proxy.naswot" = "nasx_rogue_naswot:RogueNaswot"
+        "proxy.rogue-broken" = "nasx_rogue_broken:Broken"
 
         [tool.setuptools]
         py-modules = ["nasx_rogue_naswot", "nasx_rogue_broken"]
         """))
     (source / "nasx_rogue_naswot.py").write_text(textwrap.dedent("""\
         from nasx import Proxy
-        from nasx.hookspecs import hookimpl
 
 
         class RogueNaswot(Proxy):
@@ -299,11 +300,6 @@ def rogue_distribution(tmp_path_factory) -> Path:
 
             def score_genotype(self, space, genotype):
                 return 0.0
-
-
-        @hookimpl
-        def nasx_register_proxies(register):
-            register(RogueNaswot)
         """))
     (source / "nasx_rogue_broken.py").write_text('raise ImportError("needs a library that is not installed")\n')
     target = tmp_path_factory.mktemp("site")
@@ -312,17 +308,17 @@ def rogue_distribution(tmp_path_factory) -> Path:
     return target
 
 
-def nasx_with(target: Path, *args: str) -> subprocess.CompletedProcess:
+def nasx_with(target: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     path = os.pathsep.join(p for p in (str(target), os.environ.get("PYTHONPATH", "")) if p)
     return subprocess.run([sys.executable, "-m", "nasx_cli.main", *args], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": path, "NASX_BLOCK_PLUGINS": ""})
+                          env={**os.environ, "PYTHONPATH": path, "NASX_BLOCK_PLUGINS": "", **(env or {})})
 
 
 def test_installed_rogue_plugins_are_listed_and_contained(rogue_distribution):
     done = nasx_with(rogue_distribution, "plugins", "--json")
     assert done.returncode == 0, done.stderr
     rows = {(row["plugin"], row["name"]): row for row in json.loads(done.stdout)}
-    for plugin in ("proxy.naswot", "proxy.rogue-naswot"):
+    for plugin in ("nasx-proxies:proxy.naswot", "nasx-rogue:proxy.naswot"):
         assert rows[plugin, "naswot"]["status"] == "conflict"
         assert "nasx-proxies" in rows[plugin, "naswot"]["error"] and "nasx-rogue" in rows[plugin, "naswot"]["error"]
     broken = rows["proxy.rogue-broken", "rogue-broken"]
@@ -340,9 +336,111 @@ def test_a_rogue_plugin_disables_only_the_name_it_claims(rogue_distribution):
     assert claimed.returncode == 2
     errors = [line for line in claimed.stderr.splitlines() if line.startswith("nasx: error:")]
     assert errors == [
-        "nasx: error: proxy 'naswot' is claimed by two plugins: proxy.naswot (nasx-proxies) and proxy.rogue-naswot "
-        "(nasx-rogue); block one with NASX_BLOCK_PLUGINS=<entry point> or uninstall it"
+        "nasx: error: proxy 'naswot' is claimed by two plugins: nasx-proxies:proxy.naswot (nasx-proxies) and "
+        "nasx-rogue:proxy.naswot (nasx-rogue); keep the first with NASX_BLOCK_PLUGINS=nasx-rogue:proxy.naswot, "
+        "or uninstall all but one"
     ], claimed.stderr
     other = nasx_with(rogue_distribution, *run, "--proxy", "logsynflow")
     assert other.returncode == 0, other.stderr
     assert "best architecture" in other.stdout
+
+
+def test_the_value_the_conflict_names_blocks_the_rogue_and_keeps_the_original(rogue_distribution):
+    done = nasx_with(rogue_distribution, "plugins", "--json", env={"NASX_BLOCK_PLUGINS": "nasx-rogue:proxy.naswot"})
+    rows = [row for row in json.loads(done.stdout) if row["name"] == "naswot"]
+    assert [(row["distribution"], row["status"]) for row in rows] == [("nasx-proxies", "ok")]
+
+
+def test_blocking_a_bare_name_blocks_every_claimant(rogue_distribution):
+    done = nasx_with(rogue_distribution, "plugins", "--json", env={"NASX_BLOCK_PLUGINS": "naswot"})
+    assert [row for row in json.loads(done.stdout) if row["name"] == "naswot"] == []
+
+
+def test_a_plugin_that_failed_to_load_is_named_with_its_error_when_used(rogue_distribution):
+    done = nasx_with(rogue_distribution, "run", "--proxy", "rogue-broken", "--max-evals", "1", "--no-cache", "-q")
+    assert done.returncode == 2
+    assert ("nasx: error: proxy 'rogue-broken' is installed (nasx-rogue) but failed to load: ImportError: needs a "
+            "library that is not installed") in done.stderr
+
+
+def test_an_entry_point_names_the_component_class(monkeypatch):
+    installed(monkeypatch, entry_point("proxy.fake", "dist-a", Fake))
+    plugins = Plugins(autoload=True, blocked=[])
+    assert plugins.get("proxy", "fake") is Fake
+    assert plugins.components()["proxy"]["fake"].plugin == "proxy.fake"
+    assert plugins.failures() == []
+
+
+@pytest.mark.parametrize(
+    "entry_point_name, error",
+    [
+        ("proxy.other-name", "entry point 'proxy.other-name' names test_plugins.Fake, a proxy called 'fake': name "
+                             "the entry point 'proxy.fake'"),
+        ("searcher.fake", "entry point 'searcher.fake' names test_plugins.Fake, a proxy called 'fake': name the "
+                          "entry point 'proxy.fake'"),
+    ],
+)
+def test_an_entry_point_whose_name_does_not_match_its_class_fails_alone(monkeypatch, entry_point_name, error):
+    installed(monkeypatch, entry_point(entry_point_name, "dist-a", Fake),
+              entry_point("proxy.renamed", "dist-b", Renamed))
+    plugins = Plugins(autoload=True, blocked=[])
+    assert plugins.names("proxy") == ["renamed"]
+    (failure,) = plugins.failures()
+    assert failure.plugin == entry_point_name and error in failure.error.replace(f"{Fake.__module__}.", "test_plugins.")
+
+
+def test_an_entry_point_naming_neither_a_class_nor_a_hook_module_fails_alone(monkeypatch):
+    installed(monkeypatch, entry_point("proxy.fake", "dist-a", types.SimpleNamespace(nasx_register_proxies=None)))
+    (failure,) = Plugins(autoload=True, blocked=[]).failures()
+    assert "neither a component class nor a module implementing nasx_register" in failure.error
+
+
+def test_a_hook_module_registers_components_of_several_kinds():
+    from nasx.interfaces import Combiner, ProxySet
+
+    class Twice(Combiner):
+        name = "twice"
+
+        def combine(self, scores, higher_is_better):
+            return scores.sum(axis=1) * 2.0
+
+    class Pair(ProxySet):
+        name = "pair"
+        proxies = ("fake", "renamed")
+        combiner = "twice"
+
+    plugins = Plugins(autoload=False)
+    plugins.add(plugin_registering(Fake, Twice, Pair), name="several", distribution="dist-a")
+    assert (plugins.get("proxy", "fake"), plugins.get("combiner", "twice"), plugins.get("proxy-set", "pair")) == (
+        Fake, Twice, Pair)
+    assert {info.kind for info in plugins.all()} >= {"proxy", "combiner", "proxy-set"}
+
+
+def test_a_proxy_set_must_name_proxies_and_a_combiner():
+    from nasx.interfaces import ProxySet
+
+    class Empty(ProxySet):
+        name = "empty"
+        combiner = "rank"
+
+    plugins = Plugins(autoload=False)
+    plugins.add(Empty, name="proxy-set.empty", distribution="dist-a")
+    assert plugins.names("proxy-set") == []
+    assert "names no proxies or no combiner" in plugins.failures()[0].error
+
+
+def test_the_kind_table_is_derived_from_the_interfaces():
+    from nasx import interfaces
+
+    assert interfaces.KINDS == tuple(base.kind for base in interfaces.INTERFACES)
+    assert all(interfaces.BASE_OF_KIND[base.kind] is base for base in interfaces.INTERFACES)
+    assert Fake.kind == "proxy" and Fake().kind == "proxy"
+
+
+def test_the_builtin_proxy_sets_name_installed_components():
+    plugins = Plugins(blocked=[])
+    assert {"az_nas", "freerea", "ga_rk"} <= set(plugins.names("proxy-set"))
+    for name in plugins.names("proxy-set"):
+        proxy_set = plugins.get("proxy-set", name)
+        assert all(plugins.get("proxy", proxy) for proxy in proxy_set.proxies)
+        plugins.get("combiner", proxy_set.combiner)

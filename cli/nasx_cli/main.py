@@ -96,15 +96,24 @@ def plugins_command(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
+    columns = ("kind", "name", "distribution", "version", "status")
+    if not sys.stdout.isatty():
+        # through a pipe or into a file: one line per component, never wrapped, columns aligned
+        widths = {key: max([len(key), *(len(row[key]) for row in rows)]) for key in columns}
+        click.echo("  ".join(key.ljust(widths[key]) for key in columns) + "  summary")
+        for row in rows:
+            click.echo("  ".join(row[key].ljust(widths[key]) for key in columns) + "  "
+                       + row.get("error", row["summary"]))
+        return
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table("kind", "name", "distribution", "version", "status", "summary", title="nasx components")
+    table = Table(*columns, "summary", title="nasx components")
     style = {"ok": None, "conflict": "yellow", "failed": "red"}
     for row in rows:
-        table.add_row(*(escape(row[key]) for key in ("kind", "name", "distribution", "version", "status")),
-                      escape(row.get("error", row["summary"])), style=style[row["status"]])
+        table.add_row(*(escape(row[key]) for key in columns), escape(row.get("error", row["summary"])),
+                      style=style[row["status"]])
     Console().print(table)
 
 
@@ -116,6 +125,8 @@ def scoring_arguments(args: dict) -> dict:
     """The API's keyword arguments for the shared scoring options (removed from ``args``)."""
     no_cache = args.pop("no_cache")
     cache = args.pop("cache")
+    if no_cache and cache:
+        raise NasxError("give --cache PATH or --no-cache, not both")
     return {
         "data_dir": args.pop("data_dir"),
         "images": args.pop("images"),
@@ -130,8 +141,9 @@ def scoring_arguments(args: dict) -> dict:
 @cli.command("run")
 @click.option("--space", default="nats-tss", help=SPACE_HELP)
 @click.option("--dataset", help=DATASET_HELP)
-@click.option("--proxy", "proxies", multiple=True, required=True, help="Proxy to score with (repeatable).")
-@click.option("--combiner", default="freerea", show_default=True, help="How several proxies make one fitness.")
+@click.option("--proxy", "proxies", multiple=True, required=True,
+              help="Proxy to score with, or a proxy set such as az_nas (repeatable).")
+@click.option("--combiner", help="How several proxies make one fitness [default: the proxy set's, else freerea].")
 @click.option("--search", default="freerea", show_default=True, help="Search strategy.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the search.")
 @click.option("--max-evals", type=int, help=f"Distinct architectures to score [default: {DEFAULT_MAX_EVALS} "
@@ -162,7 +174,8 @@ def run_command(ctx: click.Context, quiet: bool, **args) -> None:
 @click.option("--arch", "archs", multiple=True, help="Architecture string (repeatable).")
 @click.option("--all", "all_archs", is_flag=True,
               help="Every architecture of an enumerable space, in index order (resumes from the cache).")
-@click.option("--proxy", "proxies", multiple=True, required=True, help="Proxy to score with (repeatable).")
+@click.option("--proxy", "proxies", multiple=True, required=True,
+              help="Proxy to score with, or a proxy set such as az_nas (repeatable).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @scoring_options
 @click.pass_context
@@ -216,7 +229,7 @@ def correlate_command(ctx: click.Context, quiet: bool, **args) -> None:
 @click.option("--search", "searches", multiple=True, help="Searcher (repeatable); with --proxies.")
 @click.option("--proxies", multiple=True, metavar="P1,P2,...",
               help="A comma-separated proxy set (repeatable); every --search runs with every set.")
-@click.option("--combiner", default="freerea", show_default=True, help="Combiner of the command-line searches.")
+@click.option("--combiner", help="Combiner of the command-line searches [default: the proxy set's, else freerea].")
 @click.option("--seeds", type=int, help="Seeds 0..N-1 [grid key: seeds].")
 @click.option("--max-evals", type=int, multiple=True,
               help="Budget: distinct architectures per search (repeat for several budgets).")

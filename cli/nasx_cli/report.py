@@ -45,10 +45,11 @@ def print_result(result: dict[str, Any]) -> None:
     elif result.get("ground_truth"):  # a benchmark that covers only some architectures (nb-nlp's table)
         table.add_row(label, "not in the benchmark's table for this architecture")
     else:
-        table.add_row("ground truth", "not available: no benchmark data for this space and dataset was found "
-                                      "(README, Data)")
+        table.add_row("ground truth", f"not available: {result.get('no_ground_truth') or 'none found'}")
     console = wide_console()
     console.print(table)
+    for warning in result.get("warnings", []):
+        console.print(f"warning: {warning}", soft_wrap=True, highlight=False, markup=False)
     # printed whole on its own line, so it can be copied or grepped whatever the terminal's width
     console.print(f"best architecture: {result['arch']}", soft_wrap=True, highlight=False)
 
@@ -62,7 +63,8 @@ def print_correlation(record: dict[str, Any]) -> None:
     console = wide_console()
     subset = f" ({record['cells']})" if record.get("cells", "all") != "all" else ""
     title = (f"{record['space']} / {record['dataset']}{subset}: {record['sample']} architectures "
-             f"({record['computed']} scored now, the rest from the cache); 95 % bootstrap intervals")
+             f"({record['computed']} scored now, the rest from the cache)"
+             + ("; 95 % bootstrap intervals" if record.get("bootstrap") else "; no intervals (--bootstrap 0)"))
     table = Table(title=title)
     for header in ("score", "τ", "ρ", "τ top10%", "ρ top10%", "top10/top10 %", "top64/top5%", "non-finite",
                    "median s"):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-from nasx.hookspecs import hookimpl
 from nasx.interfaces import Constraint, Cost
 
 
@@ -24,9 +23,3 @@ class MaxParams(Constraint):
 
     def is_feasible(self, cost: Cost) -> bool:
         return cost.params_m <= self.options["limit"]
-
-
-@hookimpl
-def nasx_register_constraints(register):
-    register(MaxFlops)
-    register(MaxParams)

@@ -3,8 +3,12 @@ confidence intervals. numpy and scipy only."""
 
 from __future__ import annotations
 
+import os
+import random
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -89,3 +93,63 @@ def correlate(name: str, score, accuracy, resamples: int = 1000, seed: int = 0,
         int(finite.sum()),
         np.flatnonzero(~finite).tolist(),
     )
+
+
+def subset_test(space, cells: str | None):
+    """None for every architecture, else the membership test of the space's subset named ``cells``."""
+    if cells is None:
+        return None
+    space.check_subset(cells)
+    return lambda genotype: space.in_subset(cells, genotype)
+
+
+def correlation_sample(space, size: int, seed: int, oracle=None, keep=None) -> list[tuple[Any, Any]]:
+    """(label, genotype) pairs: the architectures with ground truth when the oracle lists them (labelled by
+    their strings), else official indices of an enumerable space, else distinct random genotypes. ``keep``
+    (a genotype test) draws from the architectures it accepts only."""
+    from nasx.errors import NasxError
+    from nasx.interfaces import EnumerableSpace
+
+    known = oracle.genotypes() if oracle is not None else None
+    if known is not None:
+        if keep is not None:
+            known = [genotype for genotype in known if keep(genotype)]
+        picked = known if size <= 0 or size >= len(known) else random.Random(seed).sample(known, size)
+        return [(space.encode(genotype), genotype) for genotype in picked]
+    if isinstance(space, EnumerableSpace):
+        if keep is None:
+            pool = range(len(space))
+            indices = pool if size <= 0 or size >= len(pool) else random.Random(seed).sample(pool, size)
+            return [(index, space.genotype_at(index)) for index in indices]
+        kept = {index: genotype for index in range(len(space)) if keep(genotype := space.genotype_at(index))}
+        indices = list(kept) if size <= 0 or size >= len(kept) else random.Random(seed).sample(list(kept), size)
+        return [(index, kept[index]) for index in indices]
+    if size <= 0:
+        raise NasxError(f"space '{space.name}' cannot be enumerated; give --sample N")
+    rng, seen, picked = random.Random(seed), set(), []
+    for _ in range(size * 100):
+        genotype = space.sample(rng)
+        key = space.key(genotype)
+        if key not in seen and (keep is None or keep(genotype)):
+            seen.add(key)
+            picked.append((space.encode(genotype), genotype))
+        if len(picked) == size:
+            break
+    return picked
+
+
+def table_fields() -> list[str]:
+    """Columns of the ``.csv`` table of a correlation record."""
+    return ["name", "direction", "count", "non_finite", *MEASURES,
+            *(f"{m}_{end}" for m in MEASURES for end in ("low", "high")), "median_seconds"]
+
+
+def write_correlation(record: dict, path: str | os.PathLike) -> Path:
+    """``.json``: the whole record (strict JSON); ``.csv``: the table of measures."""
+    from nasx import jsonio
+    from nasx.grid import write_table
+
+    path = Path(path)
+    if path.suffix == ".json":
+        return jsonio.write(path, record)
+    return write_table(path, record["results"], table_fields())

@@ -14,7 +14,6 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, Iterable, Iterator
 
 from nasx.errors import NasxError
-from nasx.hookspecs import hookimpl
 from nasx.interfaces import Executor
 from nasx.options import non_negative
 from nasx.scoring import ScoreTask, ScoringSetup, TaskResult, pack, run_task, setup_id
@@ -208,9 +207,3 @@ class _Worker:
         except subprocess.TimeoutExpired:
             self.process.kill()
             return self.process.wait()
-
-
-@hookimpl
-def nasx_register_executors(register):
-    register(SerialExecutor)
-    register(ProcessExecutor)

@@ -157,7 +157,7 @@ def expand(grid: dict[str, Any]) -> list[dict[str, Any]]:
                     for seed in seeds:
                         runs.append({"dataset": dataset, "label": entry.get("label", entry["search"]),
                                      "search": entry["search"], "proxies": list(entry["proxies"]),
-                                     "combiner": entry.get("combiner", "freerea"),
+                                     "combiner": entry.get("combiner"),  # None: the set's, else the default
                                      "options": list(entry.get("options", [])),
                                      "constraints": dict(setting), "budget": dict(budget), "seed": int(seed)})
     return runs
@@ -263,7 +263,9 @@ def csv_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_table(path: Path, rows: Iterable[dict[str, Any]], fields: Sequence[str]) -> Path:
+    """A CSV file of ``rows`` (the ``fields`` columns), its folder made if needed."""
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(fields), extrasaction="ignore")
             writer.writeheader()

@@ -1,7 +1,8 @@
-"""pluggy hook specifications. A plugin implements one or more ``nasx_register_*`` hooks.
+"""The pluggy hook of a plugin module that registers several components at once.
 
-Each hook receives ``register``, a callable that takes a component class of the hook's kind
-(a subclass of the matching interface in :mod:`nasx.interfaces`) and checks it before accepting it.
+Most plugins need no hook: an entry point names one component class (``"proxy.naswot" =
+"nasx_proxies.naswot:NASWOT"``). A module that registers several components (or decides at run time which) names
+itself in the entry point and implements ``nasx_register``.
 """
 
 import pluggy
@@ -11,30 +12,6 @@ hookimpl = pluggy.HookimplMarker("nasx")
 
 
 @hookspec
-def nasx_register_spaces(register):
-    """Register Space subclasses."""
-
-
-@hookspec
-def nasx_register_proxies(register):
-    """Register Proxy subclasses."""
-
-
-@hookspec
-def nasx_register_combiners(register):
-    """Register Combiner subclasses."""
-
-
-@hookspec
-def nasx_register_searchers(register):
-    """Register Searcher subclasses."""
-
-
-@hookspec
-def nasx_register_constraints(register):
-    """Register Constraint subclasses."""
-
-
-@hookspec
-def nasx_register_executors(register):
-    """Register Executor subclasses."""
+def nasx_register(register):
+    """Register component classes: ``register(cls)`` takes a subclass of any interface of :mod:`nasx.interfaces`
+    (its kind comes from the class) and checks it before accepting it."""

@@ -1,7 +1,8 @@
-"""The five interfaces of nasx: Space, Proxy, Combiner, Searcher, Constraint (plus Oracle).
+"""The interfaces of nasx: Space, Proxy, ProxySet, Combiner, Searcher, Constraint, Executor (plus Oracle).
 
 Every component is a class with a ``name``, a dict of typed ``defaults`` for its options and the
-``option_checks`` of their values; an instance holds the checked options in ``self.options``.
+``option_checks`` of their values; an instance holds the checked options in ``self.options``. Each interface
+declares its ``kind``; ``INTERFACES`` is the one table of kinds, and every other table derives from it.
 Nothing here imports torch.
 """
 
@@ -28,6 +29,8 @@ if TYPE_CHECKING:  # pragma: no cover
 class Component:
     """Common base: a registered name, option defaults, and option validation."""
 
+    #: what the component is: declared once by each interface (``space``, ``proxy``, ...), inherited by components
+    kind: ClassVar[str] = "component"
     name: ClassVar[str] = ""
     #: option name -> default value; the default's type is the option's type.
     defaults: ClassVar[Mapping[str, Any]] = {}
@@ -45,13 +48,6 @@ class Component:
         self.options: dict[str, Any] = checked_options(
             self.name, {**self.defaults, **options}, self.defaults, self.option_checks)
 
-    @property
-    def kind(self) -> str:
-        for base in type(self).__mro__:
-            if base.__name__ in _KIND_OF_BASE:
-                return _KIND_OF_BASE[base.__name__]
-        return "component"
-
 
 @dataclass(frozen=True)
 class Cost:
@@ -63,6 +59,8 @@ class Cost:
 
 class Space(Component, ABC):
     """A search space for one dataset: genotypes (frozen networkx DiGraphs), their string form and networks."""
+
+    kind = "space"
 
     #: datasets this space can build networks for.
     datasets: ClassVar[tuple[str, ...]] = ()
@@ -204,6 +202,8 @@ class EnumerableSpace(Space):
 class Proxy(Component, ABC):
     """A zero-cost proxy: scores an untrained network (or a genotype)."""
 
+    kind = "proxy"
+
     higher_is_better: ClassVar[bool] = True
     needs_data: ClassVar[bool] = False
     needs_labels: ClassVar[bool] = False
@@ -234,6 +234,8 @@ class Proxy(Component, ABC):
 class Combiner(Component, ABC):
     """Merges several proxies' scores into one fitness (higher is better)."""
 
+    kind = "combiner"
+
     @abstractmethod
     def combine(self, scores: "np.ndarray", higher_is_better: Sequence[bool]) -> "np.ndarray":
         """``scores`` has one row per candidate and one column per proxy; returns one fitness per row.
@@ -245,6 +247,8 @@ class Combiner(Component, ABC):
 class Searcher(Component, ABC):
     """Explores a space through a SearchContext until its budget ends."""
 
+    kind = "searcher"
+
     #: the kind of space the searcher needs.
     requires: ClassVar[type[Space]] = Space
 
@@ -255,6 +259,8 @@ class Searcher(Component, ABC):
 
 class Constraint(Component, ABC):
     """Feasibility of an architecture, decided from its cost before any proxy is computed."""
+
+    kind = "constraint"
 
     @abstractmethod
     def is_feasible(self, cost: Cost) -> bool: ...
@@ -273,6 +279,8 @@ class Executor(Component, ABC):
     called again with another setup while the workers run. A task whose worker dies is run once more elsewhere; a
     second death gives NaN scores with the error.
     """
+
+    kind = "executor"
 
     #: how many tasks run at once
     @property
@@ -329,20 +337,18 @@ class Oracle(ABC):
         return None
 
 
-_KIND_OF_BASE = {
-    "Space": "space",
-    "Proxy": "proxy",
-    "Combiner": "combiner",
-    "Searcher": "searcher",
-    "Constraint": "constraint",
-    "Executor": "executor",
-}
-KINDS = ("space", "proxy", "combiner", "searcher", "constraint", "executor")
-BASE_OF_KIND: dict[str, type[Component]] = {
-    "space": Space,
-    "proxy": Proxy,
-    "combiner": Combiner,
-    "searcher": Searcher,
-    "constraint": Constraint,
-    "executor": Executor,
-}
+class ProxySet(Component):
+    """A named set of proxies and the combiner that merges them, usable wherever proxies are named
+    (``--proxy az_nas``); its combiner applies unless one is given."""
+
+    kind = "proxy-set"
+    #: the proxies' names, in the order their scores are combined
+    proxies: ClassVar[tuple[str, ...]] = ()
+    #: the combiner's name
+    combiner: ClassVar[str] = ""
+
+
+#: every interface a component can implement: the one table of kinds
+INTERFACES: tuple[type[Component], ...] = (Space, Proxy, ProxySet, Combiner, Searcher, Constraint, Executor)
+BASE_OF_KIND: dict[str, type[Component]] = {base.kind: base for base in INTERFACES}
+KINDS = tuple(BASE_OF_KIND)

@@ -109,10 +109,6 @@ def _of_default_type(label: str, value: Any, default: Any) -> Any:
         if isinstance(value, str):
             return value
         expected = "a string"
-    elif isinstance(default, (list, tuple)):
-        if isinstance(value, (list, tuple)):
-            return value
-        expected = "a list"
     else:  # an option without a default of a known type takes anything
         return value
     raise NasxError(f"{label} must be {expected}, got {value!r}")
@@ -160,11 +156,13 @@ def coerce(value: str, default: Any, label: str) -> Any:
             return int(value)
         if isinstance(default, float):
             return float(value)
-        if isinstance(default, (list, tuple)):
-            return type(default)(float(v) for v in value.split(","))
     except ValueError:
-        raise NasxError(f"option {label} expects a {type(default).__name__}, got {value!r}") from None
+        raise NasxError(f"option {label} expects {_TYPE_WORDS[type(default)]}, got {value!r}") from None
     return value
+
+
+#: how messages name the type of an option's default
+_TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number"}
 
 
 def option_table(classes: Iterable[Any]) -> dict[str, dict[str, Any]]:

@@ -40,10 +40,13 @@ def plot_correlation(record: dict[str, Any], path: str) -> None:
     figure, axes = plt.subplots(lines, columns, figsize=(4.2 * columns, 3.6 * lines), squeeze=False)
     accuracy = np.array([a["test_accuracy"] for a in record["architectures"]])
     for axis, row in zip(axes.flat, rows):
-        score = np.array([a[row["name"]] for a in record["architectures"]], dtype=float)
+        # a record holds non-finite values as null (strict JSON)
+        score = np.array([np.nan if a[row["name"]] is None else a[row["name"]] for a in record["architectures"]],
+                         dtype=float)
         finite = np.isfinite(score)
         axis.scatter(accuracy[finite], score[finite], s=4, alpha=0.5)
-        axis.set_title(f"{row['name']}\nτ = {row['kendall']:.3f}, ρ = {row['spearman']:.3f}", fontsize=9)
+        tau, rho = (math.nan if row[m] is None else row[m] for m in ("kendall", "spearman"))
+        axis.set_title(f"{row['name']}\nτ = {tau:.3f}, ρ = {rho:.3f}", fontsize=9)
         axis.set_xlabel("test accuracy (%)")
         axis.set_ylabel("score" + (" (lower is better)" if row["direction"] == "lower" else ""))
     for axis in list(axes.flat)[len(rows):]:

@@ -35,3 +35,23 @@ class ProgressBar:
     def __exit__(self, *exc) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+class SearchProgress:
+    """Progress of a search: distinct architectures scored, or compute seconds spent, against the budget."""
+
+    def __init__(self, budget, enabled: bool) -> None:
+        total = budget.max_evals if budget.max_evals is not None else budget.max_time
+        self.bar = ProgressBar("searching", None if total is None else float(total), enabled)
+        self.budget = budget
+
+    def __enter__(self) -> "SearchProgress":
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.__exit__(*exc)
+
+    def on_evaluation(self, context, evaluation) -> None:
+        done = len(context.explored) if self.budget.max_evals is not None else context.compute_seconds
+        self.bar.update(done, f"{len(context.explored)} scored, {context.compute_seconds:.1f} s compute")

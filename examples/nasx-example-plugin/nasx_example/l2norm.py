@@ -1,7 +1,6 @@
 """A minimal proxy: the L2 norm of all conv and linear weights right after initialisation."""
 
 from nasx import Proxy
-from nasx.hookspecs import hookimpl
 from nasx.options import positive
 
 
@@ -17,8 +16,3 @@ class L2Norm(Proxy):
 
         weights = [m.weight for m in network.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
         return float(torch.sqrt(sum((w.detach() ** 2).sum() for w in weights)))
-
-
-@hookimpl
-def nasx_register_proxies(register):
-    register(L2Norm)

@@ -19,7 +19,6 @@ from typing import ClassVar
 
 import networkx as nx
 
-from nasx.hookspecs import hookimpl
 from nasx.interfaces import Cost, EvolvableSpace
 from nasx.options import Check, positive
 from nasx_darts.genotype import (CELLS, CONCAT, NODES, OPS, Genes, format_genes, genes_to_graph, graph_to_genes,
@@ -218,8 +217,3 @@ def network_cost(genes: Genes, channels: int, layers: int, num_classes: int,
     params += c_prev * num_classes + num_classes
     flops += c_prev * num_classes + num_classes
     return params, flops
-
-
-@hookimpl
-def nasx_register_spaces(register):
-    register(DartsSpace)

@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any, Iterable, Iterator
 
 from nasx.errors import NasxError
-from nasx.hookspecs import hookimpl
 from nasx.interfaces import Executor
 from nasx.options import non_negative
 from nasx.scoring import ScoreTask, ScoringSetup, TaskResult, pack, setup_id
@@ -141,8 +140,3 @@ class DaskExecutor(Executor):
     def describe(self) -> str:
         where = self.options["scheduler"] or f"local cluster, {self.capacity} workers"
         return f"dask ({where} x {self.options['threads'] or 'default'} torch threads)"
-
-
-@hookimpl
-def nasx_register_executors(register):
-    register(DaskExecutor)

@@ -14,7 +14,6 @@ import networkx as nx
 
 from nasx.errors import InvalidGenotype
 from nasx.genotype import frozen
-from nasx.hookspecs import hookimpl
 from nasx.interfaces import Cost, EnumerableSpace, EvolvableSpace
 from nasx_nats.tss import DATASETS, EDGES, arch_to_genes
 
@@ -153,8 +152,3 @@ class NatsSizeSpace(EvolvableSpace, EnumerableSpace):
         from nasx_nats.oracle import find_sss_oracle
 
         return find_sss_oracle(self, data_dir, self.options["benchmark_dir"] or None)
-
-
-@hookimpl
-def nasx_register_spaces(register):
-    register(NatsSizeSpace)

@@ -15,7 +15,6 @@ import networkx as nx
 
 from nasx.errors import InvalidGenotype
 from nasx.genotype import frozen
-from nasx.hookspecs import hookimpl
 from nasx.interfaces import Cost, EnumerableSpace, EvolvableSpace
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -202,8 +201,3 @@ class NatsTopologySpace(EvolvableSpace, EnumerableSpace):
         from nasx_nats.oracle import find_tss_oracle
 
         return find_tss_oracle(self, data_dir, self.options["benchmark_dir"] or None)
-
-
-@hookimpl
-def nasx_register_spaces(register):
-    register(NatsTopologySpace)

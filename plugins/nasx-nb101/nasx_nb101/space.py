@@ -17,7 +17,6 @@ import numpy as np
 
 from nasx.errors import InvalidGenotype, NasxError
 from nasx.genotype import frozen
-from nasx.hookspecs import hookimpl
 from nasx.interfaces import Cost, EvolvableSpace
 from nasx.options import one_of
 from nasx_nb101.cell import (INPUT, INPUT_SIDE, MAX_VERTICES, NUM_CLASSES, OPS, OUTPUT, module_hash,
@@ -235,8 +234,3 @@ def _padded(matrix: np.ndarray, ops: list[str]) -> tuple[np.ndarray, list[str]]:
     padded[np.ix_(position, position)] = matrix
     padded_ops = ops[:-1] + [OPS[0]] * (MAX_VERTICES - n) + [OUTPUT]
     return padded, padded_ops
-
-
-@hookimpl
-def nasx_register_spaces(register):
-    register(Nb101Space)

@@ -16,7 +16,6 @@ import networkx as nx
 
 from nasx.errors import InvalidGenotype
 from nasx.genotype import frozen
-from nasx.hookspecs import hookimpl
 from nasx.interfaces import Cost, EvolvableSpace
 from nasx.options import one_of, positive
 from nasx_nbnlp import recipe as recipes
@@ -271,8 +270,3 @@ def _mutation(parent: dict, rng: random.Random) -> dict | None:
             cell[reader] = (op, tuple(replacement if s == name else s for s in inputs))
         del cell[name]
     return cell
-
-
-@hookimpl
-def nasx_register_spaces(register):
-    register(NbNlpSpace)

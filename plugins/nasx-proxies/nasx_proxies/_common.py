@@ -1,23 +1,10 @@
-"""Helpers shared by the proxies (imported only when a score is computed, except ``ProxyPlugin``)."""
+"""Helpers shared by the proxies (imported only when a score is computed)."""
 
 from __future__ import annotations
 
 import os
 import sys
 from contextlib import contextmanager
-
-from nasx.hookspecs import hookimpl
-
-
-class ProxyPlugin:
-    """The pluggy plugin object of one proxy class: each proxy has its own entry point."""
-
-    def __init__(self, proxy) -> None:
-        self.proxy = proxy
-
-    @hookimpl
-    def nasx_register_proxies(self, register) -> None:
-        register(self.proxy)
 
 
 def weight_layers(network):

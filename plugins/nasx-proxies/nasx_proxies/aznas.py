@@ -19,7 +19,7 @@ import math
 from nasx.errors import NasxError
 from nasx.interfaces import Proxy
 from nasx.options import non_negative, positive
-from nasx_proxies._common import ProxyPlugin, as_float64
+from nasx_proxies._common import as_float64
 from nasx_proxies.cost import Flops
 
 #: keeps log finite for an eigenvalue share of zero, as in the official code
@@ -204,9 +204,3 @@ class AZTrainability(_AZNASComponent):
 class AZComplexity(Flops):
     name = "az_complexity"
     summary = "AZ-NAS complexity: FLOPs (millions, the benchmark's definition), as the official code takes them"
-
-
-az_expressivity_plugin = ProxyPlugin(AZExpressivity)
-az_progressivity_plugin = ProxyPlugin(AZProgressivity)
-az_trainability_plugin = ProxyPlugin(AZTrainability)
-az_complexity_plugin = ProxyPlugin(AZComplexity)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from nasx.interfaces import Proxy
-from nasx_proxies._common import ProxyPlugin
 
 
 class _CostProxy(Proxy):
@@ -24,7 +23,3 @@ class Flops(_CostProxy):
     name = "flops"
     summary = "FLOPs (millions, the benchmark's definition), from the space's cost model"
     field = "flops_m"
-
-
-params_plugin = ProxyPlugin(Params)
-flops_plugin = ProxyPlugin(Flops)

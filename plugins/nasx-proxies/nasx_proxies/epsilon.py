@@ -7,7 +7,7 @@ import copy
 
 from nasx.interfaces import Proxy
 from nasx.options import non_negative, positive
-from nasx_proxies._common import ProxyPlugin, as_float64
+from nasx_proxies._common import as_float64
 
 #: (w1, w2) per space, from the paper (nb-nlp: its Table 9); spaces not listed use NB201's pair. darts is not in
 #: the paper: NB201's pair underflows to NaN on every darts cell tried (two conv+BN layers per separable conv), and
@@ -144,6 +144,3 @@ def _dispersion(normalised) -> float:
     stacked[stacked == 0] = float("nan")
     dispersion = (stacked[0] - stacked[1]).abs().nanmean()
     return float(dispersion / stacked.nanmean())
-
-
-epsilon_plugin = ProxyPlugin(Epsilon)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from nasx.interfaces import Proxy
 from nasx.options import non_negative, positive
-from nasx_proxies._common import ProxyPlugin, batch_loss, weight_layers
+from nasx_proxies._common import batch_loss, weight_layers
 
 
 class _LossProxy(Proxy):
@@ -96,9 +96,3 @@ class Fisher(_LossProxy):
                     per_channel = per_channel.sum(dim=tuple(range(2, per_channel.dim())))
                 total += float(per_channel.pow(2).mean(0).mul(0.5).sum())
         return total
-
-
-snip_plugin = ProxyPlugin(Snip)
-grad_norm_plugin = ProxyPlugin(GradNorm)
-grasp_plugin = ProxyPlugin(Grasp)
-fisher_plugin = ProxyPlugin(Fisher)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from nasx.interfaces import Proxy
 from nasx.options import non_negative, positive
-from nasx_proxies._common import ProxyPlugin, as_float64, weight_layers
+from nasx_proxies._common import as_float64, weight_layers
 
 
 class GradSign(Proxy):
@@ -47,6 +47,3 @@ class GradSign(Proxy):
         # float64: the total can exceed the integers float32 holds exactly. nansum leaves out a weight whose
         # gradient was NaN for some image, as the official np.nansum does.
         return float(sum(as_float64(total).abs().nansum() for total in agreement if total is not None))
-
-
-gradsign_plugin = ProxyPlugin(GradSign)

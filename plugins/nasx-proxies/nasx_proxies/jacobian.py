@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from nasx.interfaces import Proxy
 from nasx.options import Check, positive
-from nasx_proxies._common import ProxyPlugin
 
 
 class JacobCov(Proxy):
@@ -41,6 +40,3 @@ class JacobCov(Proxy):
         eigenvalues = np.linalg.eigvalsh(correlation)
         shifted = eigenvalues + self.REGULARISER
         return float(-np.sum(np.log(np.abs(shifted)) + 1.0 / shifted))
-
-
-jacob_cov_plugin = ProxyPlugin(JacobCov)

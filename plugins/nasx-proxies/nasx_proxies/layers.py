@@ -14,7 +14,6 @@ It depends on the architecture only, so it is computed from the genotype: the ne
 from __future__ import annotations
 
 from nasx.interfaces import Proxy
-from nasx_proxies._common import ProxyPlugin
 
 
 class Layers(Proxy):
@@ -24,6 +23,3 @@ class Layers(Proxy):
 
     def score_genotype(self, space, genotype) -> float:
         return float(sum(1 for _, weights in space.build(genotype).named_parameters() if weights.numel()))
-
-
-layers_plugin = ProxyPlugin(Layers)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from nasx.interfaces import Proxy
 from nasx.options import Check, non_negative, positive
-from nasx_proxies._common import ProxyPlugin, as_float64
+from nasx_proxies._common import as_float64
 
 
 class MeCo(Proxy):
@@ -108,7 +108,3 @@ def least_eigenvalue_sum(matrices, scales) -> float:
         terms = least * factors
         total += terms[torch.isfinite(terms)].sum()  # as the official code, non-finite terms are left out
     return float(total)
-
-
-meco_plugin = ProxyPlugin(MeCo)
-meco_opt_plugin = ProxyPlugin(MeCoOpt)

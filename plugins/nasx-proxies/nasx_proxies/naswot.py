@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import weakref
 
-from nasx.hookspecs import hookimpl
 from nasx.interfaces import Proxy
 from nasx.options import non_negative, positive
 
@@ -144,8 +143,3 @@ class NASWOT(Proxy):
             if on_cpu:  # the evaluator shares one network between proxies; the next one must not inherit this layout
                 network.to(memory_format=torch.contiguous_format)
         return float(torch.linalg.slogdet(kernel).logabsdet)
-
-
-@hookimpl
-def nasx_register_proxies(register):
-    register(NASWOT)

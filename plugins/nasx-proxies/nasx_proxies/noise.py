@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from nasx.interfaces import Proxy
 from nasx.options import non_negative, positive
-from nasx_proxies._common import ProxyPlugin, as_float64
+from nasx_proxies._common import as_float64
 
 POOLING = ("AvgPool1d", "AvgPool2d", "AvgPool3d", "MaxPool1d", "MaxPool2d", "MaxPool3d",
            "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d",
@@ -53,6 +53,3 @@ class NoiseImmunity(Proxy):
         half = len(features) // 2
         total = sum(float((a - b).pow(2).sum()) for a, b in zip(features[:half], features[half:]))
         return total / len(batch)
-
-
-ni_plugin = ProxyPlugin(NoiseImmunity)

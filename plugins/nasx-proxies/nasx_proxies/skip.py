@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from nasx.hookspecs import hookimpl
 from nasx.interfaces import Proxy
 
 
@@ -17,8 +16,3 @@ class Skip(Proxy):
         if not edges:
             return 0.0
         return sum(v - u - 1 for u, v in edges) / len(edges)
-
-
-@hookimpl
-def nasx_register_proxies(register):
-    register(Skip)

@@ -8,7 +8,6 @@ import math
 
 from nasx.interfaces import Proxy
 from nasx.options import non_negative, positive
-from nasx_proxies._common import ProxyPlugin
 
 #: Smallest and largest parameter count (thousands) of the networks of each space and dataset: nats-tss and nb101
 #: from the benchmark tables, nats-sss from its exact cost model over all 32768 networks.
@@ -107,6 +106,3 @@ def distinct_patterns(active) -> int:
     if codes.device.type == "mps":
         codes = codes.cpu()  # MPS's unique has no dim argument
     return int(torch.unique(codes, dim=0).shape[0])
-
-
-swap_plugin = ProxyPlugin(SWAP)

@@ -11,7 +11,7 @@ import copy
 
 from nasx.interfaces import Proxy
 from nasx.options import positive
-from nasx_proxies._common import (ProxyPlugin, all_modules, remove_batchnorm, replaced_forwards,
+from nasx_proxies._common import (all_modules, remove_batchnorm, replaced_forwards,
                                   skipping_dead_operations)
 
 
@@ -208,8 +208,3 @@ class PathNorm(Proxy):
     def score_network(self, network, batch, space) -> float:
         refuse_mps(self.name, network)
         return path_norm(network, space.input_shape)
-
-
-logsynflow_plugin = ProxyPlugin(LogSynflow)
-synflow_plugin = ProxyPlugin(Synflow)
-pathnorm_plugin = ProxyPlugin(PathNorm)

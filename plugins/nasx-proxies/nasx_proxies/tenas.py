@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from nasx.interfaces import Proxy
 from nasx.options import non_negative, positive
-from nasx_proxies._common import ProxyPlugin
 
 
 class NTK(Proxy):
@@ -106,7 +105,3 @@ def _random_patches(images, count: int, side: int):
     picked = images[which]  # (count, C, H, W)
     index = torch.arange(count, device=images.device)[:, None, None]
     return picked.permute(0, 2, 3, 1)[index, rows, cols].permute(0, 3, 1, 2).contiguous()
-
-
-ntk_plugin = ProxyPlugin(NTK)
-nregions_plugin = ProxyPlugin(LinearRegions)

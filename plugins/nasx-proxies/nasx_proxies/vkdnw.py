@@ -14,7 +14,7 @@ import math
 
 from nasx.interfaces import Proxy
 from nasx.options import non_negative, positive
-from nasx_proxies._common import ProxyPlugin, as_float64
+from nasx_proxies._common import as_float64
 
 #: The softmax is mixed with the uniform distribution by this weight. The official code writes 0.05 as a float16
 #: tensor, so the value it uses is 0.05 rounded to float16.
@@ -164,7 +164,3 @@ class VKDNWSingle(VKDNW):
 
     def score_network(self, network, batch, space) -> float:
         return float(len(weight_tensor_names(network))) + super().score_network(network, batch, space)
-
-
-vkdnw_plugin = ProxyPlugin(VKDNW)
-vkdnw_single_plugin = ProxyPlugin(VKDNWSingle)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from nasx.errors import NasxError
 from nasx.interfaces import Proxy
 from nasx.options import non_negative, one_of, positive
-from nasx_proxies._common import ProxyPlugin, as_float64
+from nasx_proxies._common import as_float64
 
 
 class Zen(Proxy):
@@ -135,6 +135,3 @@ def _pre_pooling_features(network, images):
     if found[0] is None:
         raise NasxError("zen found no feature map before the global pooling of this network")
     return found[0]
-
-
-zen_plugin = ProxyPlugin(Zen)

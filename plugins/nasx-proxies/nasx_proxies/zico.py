@@ -19,7 +19,7 @@ from __future__ import annotations
 from nasx.errors import NasxError
 from nasx.interfaces import Proxy
 from nasx.options import Check, non_negative, positive
-from nasx_proxies._common import ProxyPlugin, as_float64, weight_layers
+from nasx_proxies._common import as_float64, weight_layers
 
 
 class ZiCo(Proxy):
@@ -77,6 +77,3 @@ def _inverse_variation_sum(per_batch) -> float:
     deviation = stacked.std(dim=0, unbiased=False)
     varies = deviation != 0  # NaN counts as varying, as np.nonzero counts it: a NaN gradient gives a NaN score
     return float((stacked.abs().mean(dim=0)[varies] / deviation[varies]).sum())
-
-
-zico_plugin = ProxyPlugin(ZiCo)

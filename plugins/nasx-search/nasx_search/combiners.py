@@ -12,7 +12,6 @@ import numpy as np
 from scipy.stats import rankdata
 
 from nasx.interfaces import Combiner
-from nasx_search._register import CombinerPlugin
 
 
 def oriented(scores: np.ndarray, higher_is_better: Sequence[bool]) -> np.ndarray:
@@ -62,8 +61,3 @@ class LogRankCombiner(Combiner):
 
     def combine(self, scores, higher_is_better):
         return column_sum(scores, higher_is_better, lambda c: np.log(rankdata(c)), worst=-1.0)  # log 1 = 0
-
-
-freerea_plugin = CombinerPlugin(FreeREACombiner)
-rank_plugin = CombinerPlugin(RankCombiner)
-logrank_plugin = CombinerPlugin(LogRankCombiner)

@@ -7,7 +7,6 @@ from collections import deque
 from nasx.interfaces import EvolvableSpace, Searcher
 from nasx.options import positive
 from nasx.search import SearchContext, draw_new
-from nasx_search._register import SearcherPlugin
 
 
 class FreeREA(Searcher):
@@ -106,8 +105,3 @@ class AssistedREA(RegularizedEvolution):
         candidates, stalled = draw_new(context, 2 * size, self.options["patience"])
         best = context.rank(candidates)[:size]
         self.evolve(context, deque(reversed(best)), stalled)  # the best member is the youngest
-
-
-freerea_plugin = SearcherPlugin(FreeREA)
-rea_plugin = SearcherPlugin(RegularizedEvolution)
-area_plugin = SearcherPlugin(AssistedREA)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from nasx.interfaces import EnumerableSpace, Searcher
 from nasx.search import SearchContext
-from nasx_search._register import SearcherPlugin
 
 
 class Exhaustive(Searcher):
@@ -27,6 +26,3 @@ class Exhaustive(Searcher):
                 chunk = []
         context.evaluate_many(chunk)
         context.stop_reason = "space exhausted"
-
-
-exhaustive_plugin = SearcherPlugin(Exhaustive)

@@ -8,7 +8,6 @@ import math
 from nasx.interfaces import EvolvableSpace, Searcher
 from nasx.options import in_range, positive, probability
 from nasx.search import SearchContext, draw_new
-from nasx_search._register import SearcherPlugin
 
 
 class GeneticAlgorithm(Searcher):
@@ -91,7 +90,3 @@ class SimulatedAnnealing(Searcher):
             if delta >= 0 or rng.random() < math.exp(delta / temperature):
                 current = candidate
             temperature = max(self.options["final_temperature"], temperature * self.options["cooling"])
-
-
-ga_plugin = SearcherPlugin(GeneticAlgorithm)
-sa_plugin = SearcherPlugin(SimulatedAnnealing)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from nasx.hookspecs import hookimpl
 from nasx.interfaces import Searcher
 from nasx.options import non_negative, positive
 from nasx.search import SearchContext, draw_new
@@ -27,8 +26,3 @@ class RandomSearch(Searcher):
         context.stop_reason = f"scored {len(context.explored)} architectures" if stalled < patience else (
             f"no new architecture in {patience} draws"
         )
-
-
-@hookimpl
-def nasx_register_searchers(register):
-    register(RandomSearch)

@@ -1,0 +1,80 @@
+"""The records commands return and write: one record per scored architecture, and the result of a search."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
+
+import networkx as nx
+
+from nasx import jsonio
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nasx.evaluator import Evaluation
+
+
+def evaluation_record(evaluation: "Evaluation") -> dict[str, Any]:
+    """What every command says of one scored architecture: its scores (non-finite ones named), compute seconds,
+    whether all came from the cache, and the error of each score that failed."""
+    return {
+        "arch": evaluation.arch,
+        "scores": evaluation.scores,
+        "non_finite": jsonio.non_finite(evaluation.scores),
+        "seconds": evaluation.seconds,
+        "cached": all(evaluation.cached.values()),
+        "errors": evaluation.errors,
+    }
+
+
+@dataclass
+class RunResult:
+    """What a search found. ``to_dict()`` is exactly what ``nasx run --out`` writes (strict JSON: non-finite
+    scores are null and named in ``non_finite_scores``)."""
+
+    space: str
+    dataset: str
+    search: str
+    proxies: list[str]
+    combiner: str
+    seed: int
+    arch: str
+    genotype: nx.DiGraph
+    index: int | None
+    scores: dict[str, float]
+    fitness: float
+    flops_m: float
+    params_m: float
+    evaluated: int
+    wall_seconds: float
+    compute_seconds: float
+    stop_reason: str
+    budget: dict[str, Any]
+    constraints: dict[str, Any]
+    options: dict[str, dict[str, Any]]
+    input: str | None
+    init: dict[str, Any]
+    device: str = "cpu"
+    executor: str = "serial"
+    test_accuracy: float | None = None
+    optimum_arch: str | None = None
+    optimum_accuracy: float | None = None
+    regret: float | None = None
+    ground_truth: str | None = None
+    ground_truth_metric: str | None = None
+    #: why there is no ground truth, when there is none
+    no_ground_truth: str | None = None
+    #: one line per thing a user should know about the result (e.g. a proxy that was never finite)
+    warnings: list[str] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def non_finite_scores(self) -> list[str]:
+        """Proxies whose score of the chosen architecture is NaN or infinite."""
+        return jsonio.non_finite(self.scores)
+
+    def to_dict(self) -> dict[str, Any]:
+        record = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "genotype"}
+        position = list(record).index("fitness")
+        items = list(record.items())
+        items.insert(position, ("non_finite_scores", self.non_finite_scores))
+        return jsonio.strict(dict(items))

@@ -1,0 +1,134 @@
+"""The validated groups the API hands its flat keywords on as: each group is checked once, where it is made.
+
+- ``Limits``: feasibility limits of the architectures (FLOPs, parameters);
+- ``Execution``: where and how scores are computed (device, executor, workers, threads, scheduler);
+- ``Inputs``: what the proxies see and what is known of the truth (data directory, images, initialisation,
+  score cache).
+
+The search budget is :class:`nasx.search.Budget`. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Union
+
+from nasx.errors import NasxError
+from nasx.interfaces import Component
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nasx.data import Batch
+    from nasx.plugins import Plugins
+
+#: a component given by name (an installed plugin), as a class, or as an instance
+ComponentSpec = Union[str, type, Component]
+#: a cache file path; None for the default cache ($NASX_CACHE or the user cache dir); False for no cache
+CacheSpec = Union[str, os.PathLike, None, bool]
+#: the executor when none is named
+DEFAULT_EXECUTOR = "serial"
+
+
+def check_int(option: str, value: Any, minimum: int | None = None, meaning: str = "") -> None:
+    """A NasxError unless ``value`` is an integer (not a bool) of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise NasxError(f"{option} must be an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        which = {0: "0 or more", 1: "a positive integer"}.get(minimum, f"an integer of at least {minimum}")
+        raise NasxError(f"{option} must be {which}{meaning}, got {value}")
+
+
+def _limit(option: str, value: Any) -> float | None:
+    """None, or a positive finite number."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise NasxError(f"{option} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Largest FLOPs and parameters (millions, the space's definition); None for no limit. Infeasible
+    architectures are never scored."""
+
+    max_flops: float | None = None
+    max_params: float | None = None
+
+    #: option -> (constraint plugin, command-line option)
+    CONSTRAINTS = {"max_flops": ("max-flops", "--max-flops"), "max_params": ("max-params", "--max-params")}
+
+    def __post_init__(self) -> None:
+        for field_name, (_, option) in self.CONSTRAINTS.items():
+            object.__setattr__(self, field_name, _limit(option, getattr(self, field_name)))
+
+    def constraints(self, plugins: "Plugins") -> list:
+        """The constraint components of the limits that are set."""
+        return [plugins.get("constraint", name)(limit=getattr(self, field_name))
+                for field_name, (name, _) in self.CONSTRAINTS.items() if getattr(self, field_name) is not None]
+
+    def as_dict(self) -> dict[str, float | None]:
+        return {field_name: getattr(self, field_name) for field_name in self.CONSTRAINTS}
+
+
+@dataclass(frozen=True)
+class Execution:
+    """Where and how scores are computed. ``executor``: a name (``auto``, ``serial``, ``process``, ``dask``), an
+    Executor class or instance; ``workers`` processes (None: one per core), ``threads`` torch threads per worker
+    (0: torch's default), ``scheduler`` the address of a Dask scheduler."""
+
+    device: str | None = None
+    executor: ComponentSpec = DEFAULT_EXECUTOR
+    workers: int | None = None
+    threads: int | None = None
+    scheduler: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.workers is not None:
+            check_int("--workers", self.workers, 1, " (leave it out for one worker per core)")
+        if self.threads is not None:
+            check_int("--threads", self.threads, 0, " (0: torch's default)")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What the proxies see and where the truth is: ``data_dir`` (benchmark tables; else ``$NASX_DATA``),
+    ``images`` (a file, a folder, a ready Batch, or None for the synthetic batch), the weight initialisation
+    before every score and its seed, and the score cache."""
+
+    data_dir: str | os.PathLike | None = None
+    images: "str | os.PathLike | Batch | None" = None
+    init: str = "kaiming"
+    init_seed: int = 0
+    cache: CacheSpec = None
+
+    def __post_init__(self) -> None:
+        from nasx.evaluator import INIT_SCHEMES
+
+        if self.init not in INIT_SCHEMES:
+            raise NasxError(f"unknown initialisation {self.init!r}; choose one of {', '.join(INIT_SCHEMES)}")
+        check_int("--init-seed", self.init_seed)
+
+    def oracle(self, space):
+        """The space's ground truth from the data directory, or None."""
+        return self.ground_truth(space)[0]
+
+    def ground_truth(self, space) -> tuple[Any, str | None]:
+        """(oracle, None), or (None, why there is no ground truth: the space has no benchmark, no data directory
+        is set, or the one set holds none for this space and dataset)."""
+        from nasx.data import resolve_data_dir
+
+        if not space.benchmarked:
+            return None, f"space '{space.name}' has no ground truth: no benchmark of its trained networks exists"
+        directory = resolve_data_dir(self.data_dir)
+        oracle = space.oracle(directory)
+        if oracle is not None:
+            return oracle, None
+        if directory is None:
+            return None, "no ground truth: no data directory; set --data-dir or NASX_DATA (README, Data)"
+        return None, (f"no ground truth for space '{space.name}' on {space.dataset} in {str(directory)!r} "
+                      "(README, Data)")
+
+    def init_record(self) -> dict[str, Any]:
+        return {"scheme": self.init, "seed": self.init_seed}
