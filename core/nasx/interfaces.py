@@ -50,6 +50,16 @@ class Component:
 
 
 @dataclass(frozen=True)
+class Task:
+    """A user's own data as a space sees it: a name that identifies the data (it stands in for the dataset in
+    results and cache keys), its number of classes and the (channels, height, width) of its images."""
+
+    name: str
+    num_classes: int
+    input_shape: tuple[int, int, int]
+
+
+@dataclass(frozen=True)
 class Cost:
     """Cost of an architecture in the benchmark's units: FLOPs in millions, parameters in millions."""
 
@@ -75,6 +85,14 @@ class Space(Component, ABC):
     #: named subsets that published evaluations restrict themselves to (name -> what it keeps, one line);
     #: ``nasx correlate --cells NAME`` measures on one, so its figures compare with theirs.
     subsets: ClassVar[dict[str, str]] = {}
+    #: True when the space builds its networks for any number of classes and input resolution (a user's own
+    #: data): ``for_data`` then gives such a space, whose ``input_shape``, ``num_classes``, ``build`` and ``cost``
+    #: follow ``self.task``.
+    adapts_to_data: ClassVar[bool] = False
+    #: the smallest input side its networks accept (their downsampling), checked against own data
+    min_resolution: ClassVar[int] = 1
+    #: the user's data the space is adapted to, or None for a benchmark dataset
+    task: Task | None = None
 
     def __init__(self, dataset: str | None = None, **options: Any) -> None:
         if dataset is None:
@@ -96,6 +114,24 @@ class Space(Component, ABC):
         if not cls.datasets:
             raise NasxError(f"space '{cls.name}' declares no dataset")
         return cls.datasets[0]
+
+    def for_data(self, task: Task) -> "Space":
+        """A copy of this space whose networks are built for ``task``: its classes and input shape. Its
+        ``dataset`` is the task's name, so scores of other data are never reused; it has no ground truth."""
+        if not self.adapts_to_data:
+            raise NasxError(f"space '{self.name}' cannot build its networks for other data: its networks are "
+                            f"fixed to its benchmark's datasets ({', '.join(self.datasets)})")
+        side = min(task.input_shape[1:])
+        if side < self.min_resolution:
+            raise NasxError(f"images of {task.input_shape[1]}x{task.input_shape[2]} are too small for space "
+                            f"'{self.name}', whose networks need a side of at least {self.min_resolution} "
+                            "(use --resolution)")
+        import copy
+
+        adapted = copy.copy(self)
+        adapted.task = task
+        adapted.dataset = task.name
+        return adapted
 
     @property
     @abstractmethod

@@ -119,6 +119,9 @@ class Inputs:
         is set, or the one set holds none for this space and dataset)."""
         from nasx.data import resolve_data_dir
 
+        if space.task is not None:
+            return None, (f"no ground truth for your own data ({space.task.name}): no benchmark trained these "
+                          "networks on it; train candidates with nasx train to compare them")
         if not space.benchmarked:
             return None, f"space '{space.name}' has no ground truth: no benchmark of its trained networks exists"
         directory = resolve_data_dir(self.data_dir)
