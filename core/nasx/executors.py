@@ -6,11 +6,9 @@ The ``dask`` executor, for a Dask cluster, is the ``nasx-dask`` plugin.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections import deque
 from dataclasses import replace
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import wait
 from typing import Any, Iterable, Iterator
 
 from nasx.errors import NasxError
@@ -160,29 +158,41 @@ def _died(task: ScoreTask, code: int | None) -> TaskResult:
     return TaskResult.failed(task, f"the worker scoring it died twice (exit code {code})")
 
 
+def worker_context():
+    """The multiprocessing context workers start from: a forkserver, a fresh interpreter (not a fork of the caller,
+    so no OpenMP state is inherited and a user's script is never imported again) that imports torch and nasx's
+    scoring once and then forks every worker of this process ready to compute; ``spawn`` where the platform has
+    no forkserver (each worker then imports torch itself)."""
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    # preload only before the server starts (it lives as long as this process): a later call would be ignored
+    context.set_forkserver_preload(["torch", "nasx.worker"])
+    return context
+
+
 class _Worker:
-    """One ``python -m nasx.worker`` process and the two pipes to it."""
+    """One worker process (``nasx.worker.serve``) and the two pipes to it."""
 
     def __init__(self, threads: int) -> None:
-        to_worker_read, to_worker_write = os.pipe()
-        from_worker_read, from_worker_write = os.pipe()
-        env = dict(os.environ)
-        # whatever this interpreter can import, the worker can (scripts' folders, editable installs)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-        if threads:
-            for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-                env[variable] = str(threads)
+        context = worker_context()
+        worker_reads, self_writes = context.Pipe(duplex=False)
+        self_reads, worker_writes = context.Pipe(duplex=False)
+        from nasx.worker import serve
+
+        self.process = context.Process(target=serve, args=(worker_reads, worker_writes, threads), daemon=True)
         try:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "nasx.worker", str(to_worker_read), str(from_worker_write)],
-                pass_fds=(to_worker_read, from_worker_write), env=env, stdin=subprocess.DEVNULL)
+            self.process.start()
         except OSError as exc:
             raise NasxError(f"cannot start a worker process: {exc}") from None
         finally:
-            os.close(to_worker_read)
-            os.close(from_worker_write)
-        self.outbox = Connection(to_worker_write, readable=False)
-        self.inbox = Connection(from_worker_read, writable=False)
+            # the worker holds its own ends now: with ours closed, its death is an end of file here
+            worker_reads.close()
+            worker_writes.close()
+        self.outbox = self_writes
+        self.inbox = self_reads
 
     def send(self, message: Any) -> bool:
         try:
@@ -202,8 +212,8 @@ class _Worker:
         self.send(("stop",))
         for connection in (self.outbox, self.inbox):
             connection.close()
-        try:
-            return self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
+        self.process.join(timeout=10)
+        if self.process.is_alive():
             self.process.kill()
-            return self.process.wait()
+            self.process.join()
+        return self.process.exitcode

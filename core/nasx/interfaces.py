@@ -364,10 +364,6 @@ class Oracle(ABC):
         cannot be enumerated (``nasx correlate`` then samples these); None otherwise."""
         return None
 
-    def cost(self, genotype: nx.DiGraph) -> Cost | None:
-        """The benchmark's own cost figures, when it stores them."""
-        return None
-
     def optimum(self, constraints: Sequence[Constraint]) -> tuple[str, float] | None:
         """(arch string, accuracy) of the most accurate feasible architecture, when it can be known."""
         return None

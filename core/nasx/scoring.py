@@ -13,6 +13,7 @@ import math
 import os
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -85,10 +86,6 @@ class ScoringSetup:
 
             if self.threads:
                 torch.set_num_threads(self.threads)
-            if self.device.startswith("cuda"):
-                # TF32 convolutions change grasp, epsilon and ntk by several percent: proxies are defined in float32
-                torch.backends.cudnn.allow_tf32 = False
-                torch.backends.cuda.matmul.allow_tf32 = False
             if self.batch is not None and self.device != "cpu":
                 self.batch = self.batch.to(self.device)
             self._ready = True
@@ -151,6 +148,29 @@ def compute(setup: ScoringSetup, genotype, proxies: Sequence["Proxy"], result: T
     """Fill ``result`` with each proxy's score (averaged over its ``repeats`` seeded initialisations) and compute
     seconds; the network is built once and its build time shared among the proxies that use it."""
     setup.prepare()
+    with float32_exact(setup.device):
+        _compute(setup, genotype, proxies, result)
+
+
+@contextmanager
+def float32_exact(device: str):
+    """For the duration, float32 matrix products and convolutions on CUDA in full float32, not TF32: TF32 changes
+    grasp, epsilon and ntk by several percent, and the proxies are defined in float32. The caller's settings are
+    given back afterwards."""
+    if not device.startswith("cuda"):
+        yield
+        return
+    import torch
+
+    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
+
+
+def _compute(setup: ScoringSetup, genotype, proxies: Sequence["Proxy"], result: TaskResult) -> None:
     network, build_seconds = None, 0.0
     network_proxies = [p for p in proxies if p.needs_network]
     if network_proxies:

@@ -80,9 +80,6 @@ class SearchContext:
         self._directions = [p.higher_is_better for p in evaluator.proxies]
 
     # feasibility -------------------------------------------------------------------------------
-    def cost(self, genotype: nx.DiGraph) -> Cost:
-        return self.space.cost(genotype)
-
     def is_feasible(self, genotype: nx.DiGraph) -> bool:
         if not self.constraints:
             return True

@@ -1,19 +1,22 @@
-"""A worker process of the ``process`` executor: ``python -m nasx.worker READ_FD WRITE_FD``.
+"""A worker process of the ``process`` executor, started by :func:`nasx.executors.worker_context`.
 
 It reads ("setup", id, payload) and ("task", ScoreTask) messages from the driver and answers each task with a
-TaskResult. A fresh interpreter (not a fork) so that no OpenMP state is inherited and a user's script is never
-imported again; its torch threads are set from the environment before torch is imported.
+TaskResult, until ("stop",) or the end of its input. Importing this module imports no torch: the forkserver
+preloads torch next to it, so every worker it forks starts with torch imported.
 """
 
 from __future__ import annotations
 
-import sys
 from multiprocessing.connection import Connection
 
 
-def serve(inbox: Connection, outbox: Connection) -> None:
+def serve(inbox: Connection, outbox: Connection, threads: int = 0) -> None:
+    import torch
+
     from nasx.scoring import TaskResult, run_task, unpack
 
+    if threads:
+        torch.set_num_threads(threads)
     setups: dict[str, object] = {}
     broken: dict[str, str] = {}
     while True:
@@ -37,15 +40,3 @@ def serve(inbox: Connection, outbox: Connection) -> None:
             outbox.send(TaskResult(task.number, task.arch, fatal=broken[task.setup_id]))
         else:
             outbox.send(run_task(setups[task.setup_id], task))
-
-
-def main() -> None:
-    import torch  # noqa: F401  (paid now, while the driver prepares, not inside the first task)
-
-    inbox = Connection(int(sys.argv[1]), writable=False)
-    outbox = Connection(int(sys.argv[2]), readable=False)
-    serve(inbox, outbox)
-
-
-if __name__ == "__main__":
-    main()

@@ -184,11 +184,6 @@ def op_cost(op: str, channels: int, stride: int) -> tuple[int, int]:
     return 0, 0  # identity, poolings
 
 
-def auxiliary_head_params(channels: int, num_classes: int) -> int:
-    """Parameters of DARTS's CIFAR auxiliary head (1x1 conv to 128, BN, 2x2 conv to 768, BN, linear)."""
-    return channels * 128 + 2 * 128 + 128 * 768 * 4 + 2 * 768 + 768 * num_classes + num_classes
-
-
 def network_cost(genes: Genes, channels: int, layers: int, num_classes: int,
                  side: int = INPUT_SIDE) -> tuple[int, int]:
     """(parameters, FLOPs) of the DARTS CIFAR network without its auxiliary head (see ``DartsSpace.cost``)."""

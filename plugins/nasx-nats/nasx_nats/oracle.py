@@ -36,9 +36,6 @@ class TssTableOracle(Oracle):
     def test_accuracy(self, genotype: nx.DiGraph) -> float:
         return self.rows[self.space.encode(genotype)][0]
 
-    def cost(self, genotype: nx.DiGraph) -> Cost:
-        return self.rows[self.space.encode(genotype)][1]
-
     def optimum(self, constraints: Sequence[Constraint]) -> tuple[str, float] | None:
         feasible = [
             (accuracy, arch)
@@ -55,8 +52,9 @@ class OfficialOracle(Oracle):
     """Official NATS-Bench files (``create(path, kind, fast_mode=True)``): seed-averaged test accuracy of the
     space's full training schedule (200 epochs for the topology space, 90 for the size space)."""
 
-    kind = "tss"
-    epochs = "200"
+    #: the ``nats_bench`` space (``tss`` or ``sss``) and the training schedule whose accuracy is reported
+    kind: str
+    epochs: str
 
     def __init__(self, space, path: Path) -> None:
         try:
@@ -85,10 +83,6 @@ class OfficialOracle(Oracle):
         info = self._query(lambda i, d, hp: self.api.get_more_info(i, d, hp=hp, is_random=False), genotype,
                            self.epochs)
         return float(info["test-accuracy"])
-
-    def cost(self, genotype: nx.DiGraph) -> Cost:
-        info = self._query(self.api.get_cost_info, genotype, "12" if self.kind == "tss" else self.epochs)
-        return Cost(flops_m=float(info["flops"]), params_m=float(info["params"]))
 
 
 class TssOfficialOracle(OfficialOracle):

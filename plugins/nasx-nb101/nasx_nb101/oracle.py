@@ -98,12 +98,6 @@ class Nb101Oracle(Oracle):
     def test_accuracy(self, genotype: nx.DiGraph) -> float:
         return float(self.table.accuracy[self._position(genotype)])
 
-    def cost(self, genotype: nx.DiGraph) -> Cost:
-        position = self._position(genotype)
-        # FLOPs are not in the table: computed for the stored representative, whose params are the table's.
-        _, flops = params_and_flops(*self.table.cell(position))
-        return Cost(flops_m=flops / 1e6, params_m=float(self.table.params[position]) / 1e6)
-
     def optimum(self, constraints: Sequence[Constraint]) -> tuple[str, float] | None:
         # Walk down from the most accurate cell; costs are computed only until the first feasible one.
         for position in np.argsort(-self.table.accuracy, kind="stable"):

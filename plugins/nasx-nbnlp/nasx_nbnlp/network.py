@@ -193,7 +193,3 @@ def _locked_dropout(values: torch.Tensor, rate: float) -> torch.Tensor:
         return values
     mask = values.new_empty((1, *values.shape[1:])).bernoulli_(1 - rate) / (1 - rate)
     return values * mask
-
-
-def build_language_model(recipe: dict, vocabulary: int, dropout_active: bool = False) -> LanguageModel:
-    return LanguageModel(recipe, vocabulary, dropout_active=dropout_active)

@@ -18,7 +18,7 @@ from typing import Sequence
 import networkx as nx
 
 from nasx.errors import InvalidGenotype, NasxError
-from nasx.interfaces import Constraint, Cost, Oracle
+from nasx.interfaces import Constraint, Oracle
 from nasx_nbnlp.recipe import canonical, parse
 
 TABLE_NAME = "nbnlp_recipes_wt2_ptb.csv.gz"
@@ -112,12 +112,6 @@ class NbNlpOracle(Oracle):
     def genotypes(self) -> list[nx.DiGraph]:
         """The recipes with ground truth, in the table's order."""
         return [self.space.decode(key) for key in self.table.order if math.isfinite(self.losses[key])]
-
-    def cost(self, genotype: nx.DiGraph) -> Cost | None:
-        params = self.table.params(self.space.encode(genotype), self.space.dataset)
-        if not math.isfinite(params):
-            return None
-        return Cost(flops_m=self.space.cost(genotype).flops_m, params_m=params / 1e6)
 
     def optimum(self, constraints: Sequence[Constraint]) -> tuple[str, float] | None:
         # The table holds a few hundred of the space's cells: its best is not the optimum of the space.

@@ -215,7 +215,7 @@ def test_oracle_gives_ptb_losses(table, data_dir):
         int(r["ptb_n_ok"]) for r in rows)
     assert oracle.test_accuracy(SPACE.decode(rows[0]["recipe_json"])) == pytest.approx(pooled)
     assert math.isnan(oracle.test_accuracy(SPACE.decode(RNN)))  # a baseline without PTB runs
-    assert oracle.cost(genotype).params_m * 1e6 == pytest.approx(float(row["ptb_params"]))
+    assert SPACE.cost(genotype).params_m * 1e6 == pytest.approx(float(row["ptb_params"]))
 
 
 def test_oracle_alternatives(table, data_dir):

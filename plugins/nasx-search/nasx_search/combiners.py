@@ -39,6 +39,11 @@ def _max_normalised(column: np.ndarray) -> np.ndarray:
     return column / scale if scale > 0 else np.zeros_like(column)
 
 
+def _min_max_normalised(column: np.ndarray) -> np.ndarray:
+    low, high = np.min(column), np.max(column)
+    return (column - low) / (high - low) if high > low else np.zeros_like(column)
+
+
 class FreeREACombiner(Combiner):
     name = "freerea"
     summary = "FreeREA: sum over proxies of score / max |score| over the explored set"
@@ -61,3 +66,19 @@ class LogRankCombiner(Combiner):
 
     def combine(self, scores, higher_is_better):
         return column_sum(scores, higher_is_better, lambda c: np.log(rankdata(c)), worst=-1.0)  # log 1 = 0
+
+
+class MinMaxCombiner(Combiner):
+    """Each proxy scaled to [0, 1] between its worst and best score in the explored set, then summed.
+
+    FreeREA divides by the largest score, which keeps a proxy whose scores all lie far from zero (NASWOT's
+    log-determinants span about 700-830) inside a sliver near 1 while a proxy that starts at zero (the skip count)
+    spans the whole unit: the sum is then decided by the skip count alone. Scaling between the explored minimum and
+    maximum gives every proxy the same span, whatever its offset (docs/results.md, "The best network under a
+    budget")."""
+
+    name = "minmax"
+    summary = "sum over proxies of (score - min) / (max - min) over the explored set: every proxy spans [0, 1]"
+
+    def combine(self, scores, higher_is_better):
+        return column_sum(scores, higher_is_better, _min_max_normalised, worst=-1.0)

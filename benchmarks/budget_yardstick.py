@@ -1,0 +1,174 @@
+"""The yardstick of a fitness under budgets, on NATS-Bench TSS: where does its top lie inside each feasible set?
+
+A search returns the top of its fitness among the cells it scored. Under a (FLOPs, params) budget, what matters is
+therefore the top of the fitness *within the feasible set*. Over every cell's scores (from ``nasx score --all`` or
+``nasx correlate --sample 0 --out FILE.json``), for a grid of budgets, this script computes for each fitness:
+
+- the test accuracy of its best feasible cell (the cell a search converges to when it scores the whole feasible
+  set: the fitness is computed over the feasible set, as a search computes it over the feasible cells it scored),
+- the mean test accuracy of its best 10 feasible cells,
+- the regret: the feasible optimum's accuracy minus the best cell's,
+
+and their mean and worst over the grid, over its "pick" half and its held-out half.
+
+The grid: NATS-Bench TSS cells have 28 distinct (FLOPs, params) costs (they depend only on how many 1x1 and 3x3
+convolutions a cell has, and FLOPs and params grow together), so a budget is one of these cost levels; the grid
+is every level whose feasible set holds at least ``--min-cells`` cells (their feasible fractions spread over the
+cost distribution's quantiles, from about 5 % to 100 %), plus FreeREA's three budgets (1e8, 8e5), (7e7, 5e5),
+(4e7, 3e5). The levels are numbered by cost; the even-numbered ones are the "pick" half (to choose a fitness on),
+the odd-numbered ones and FreeREA's three the held-out half.
+
+A fitness is ``COMBINER(PROXY,PROXY,...)`` with installed components, e.g. ``freerea(naswot,logsynflow,skip)``:
+the combiner is nasx's own, applied as in a search. Proxies that score the genotype alone (skip, flops, params,
+layers) are computed here when the files lack them.
+
+    python benchmarks/budget_yardstick.py --dataset cifar10 \\
+        --scores benchmarks/results/whole_space/correlations_cifar10_all.json \\
+        --fitness "freerea(naswot,logsynflow,skip)" --fitness "minmax(naswot,logsynflow,skip,flops)" \\
+        --out benchmarks/results/budget_yardstick/cifar10.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from nasx import jsonio
+from nasx.plugins import Plugins
+
+FREEREA_BUDGETS = ((100.0, 0.8), (70.0, 0.5), (40.0, 0.3))
+FITNESS = re.compile(r"^\s*([\w-]+)\s*\(([^)]*)\)\s*$")
+
+
+def read_scores(paths: list[str], space) -> dict[str, np.ndarray]:
+    """proxy -> score of every cell in official index order (NaN where a file has none)."""
+    columns: dict[str, np.ndarray] = {}
+    for path in paths:
+        text = Path(path).read_text()
+        if path.endswith(".jsonl"):  # nasx score lines: {"arch": ..., "scores": {...}}
+            records = [json.loads(line) for line in text.splitlines() if line.strip()]
+            rows = [(r["arch"], r["scores"]) for r in records]
+        else:  # nasx correlate --out FILE.json: {"architectures": [{"arch": index or string, proxy: score}]}
+            record = json.loads(text)
+            names = [r["name"] for r in record["results"] if "(" not in r["name"]]
+            rows = [(a["arch"], {n: a[n] for n in names}) for a in record["architectures"]]
+        for arch, scores in rows:
+            index = arch if isinstance(arch, int) else space.index_of(space.decode(arch))
+            for name, value in scores.items():
+                column = columns.setdefault(name, np.full(len(space), np.nan))
+                column[index] = math.nan if value is None else value
+    return columns
+
+
+def fill_genotype_proxies(columns, needed, plugins, space) -> None:
+    """Compute the proxies that score genotypes alone (cheap), when no file holds them."""
+    for name in needed:
+        if name in columns:
+            continue
+        proxy = plugins.get("proxy", name)()
+        if proxy.needs_network:
+            raise SystemExit(f"no scores of '{name}' in the files, and it needs networks: score them first")
+        columns[name] = np.array([proxy.score_genotype(space, space.genotype_at(i)) for i in range(len(space))])
+
+
+def budget_grid(flops: np.ndarray, params: np.ndarray, min_cells: int) -> list[dict]:
+    levels = sorted(set(zip(flops.tolist(), params.tolist())))
+    grid = []
+    for number, (f, p) in enumerate(levels):
+        if np.sum((flops <= f) & (params <= p)) >= min_cells:
+            grid.append({"label": f"level {number}", "max_flops": f, "max_params": p,
+                         "half": "pick" if number % 2 == 0 else "held-out"})
+    grid += [{"label": f"FreeREA ({f:g}M, {p:g}M)", "max_flops": f, "max_params": p, "half": "held-out"}
+             for f, p in FREEREA_BUDGETS]
+    return grid
+
+
+def evaluate(fitness: str, columns, plugins, accuracy, flops, params, grid) -> dict:
+    match = FITNESS.match(fitness)
+    if not match:
+        raise SystemExit(f"--fitness {fitness!r}: expected COMBINER(PROXY,PROXY,...)")
+    combiner = plugins.get("combiner", match.group(1))()
+    proxies = [name.strip() for name in match.group(2).split(",") if name.strip()]
+    directions = [plugins.get("proxy", name).higher_is_better for name in proxies]
+    scores = np.column_stack([columns[name] for name in proxies])
+    rows = []
+    for budget in grid:
+        feasible = np.flatnonzero((flops <= budget["max_flops"]) & (params <= budget["max_params"]))
+        values = combiner.combine(scores[feasible], directions)
+        order = feasible[np.argsort(-values, kind="stable")]  # ties: the lower official index first
+        optimum = float(accuracy[feasible].max())
+        rows.append({**budget, "feasible": len(feasible), "optimum": optimum, "best_index": int(order[0]),
+                     "best_accuracy": float(accuracy[order[0]]), "top10_accuracy": float(accuracy[order[:10]].mean()),
+                     "regret": optimum - float(accuracy[order[0]]),
+                     "ties_at_the_top": int(np.sum(values == values.max()))})
+    summary = {}
+    for half in ("all", "pick", "held-out"):
+        chosen = [r for r in rows if half == "all" or r["half"] == half]
+        regrets = [r["regret"] for r in chosen]
+        summary[half] = {"budgets": len(chosen), "regret_mean": float(np.mean(regrets)),
+                         "regret_worst": float(np.max(regrets)),
+                         "top10_regret_mean": float(np.mean([r["optimum"] - r["top10_accuracy"] for r in chosen])),
+                         "within_0.3": int(sum(r <= 0.3 for r in regrets))}
+    return {"fitness": fitness, "summary": summary, "budgets": rows}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", default="cifar10", choices=("cifar10", "cifar100", "ImageNet16-120"))
+    parser.add_argument("--scores", action="append", default=[], help="nasx score --all JSONL or correlate JSON")
+    parser.add_argument("--fitness", action="append", required=True, help="COMBINER(PROXY,...) (repeatable)")
+    parser.add_argument("--min-cells", type=int, default=500, help="smallest feasible set in the grid")
+    parser.add_argument("--data-dir", help="benchmark data [default: $NASX_DATA]")
+    parser.add_argument("--out", help="write the results as JSON")
+    parser.add_argument("--grid", help="also write the budgets as the constraints of a `nasx experiment` grid "
+                        "(TOML, searches to be added) and stop")
+    args = parser.parse_args(argv)
+
+    from nasx.data import resolve_data_dir
+
+    plugins = Plugins()
+    space = plugins.get("space", "nats-tss")(dataset=args.dataset)
+    oracle = space.oracle(resolve_data_dir(args.data_dir, required=True))
+    genotypes = [space.genotype_at(i) for i in range(len(space))]
+    accuracy = np.array([oracle.test_accuracy(g) for g in genotypes])
+    costs = [space.cost(g) for g in genotypes]
+    flops, params = np.array([c.flops_m for c in costs]), np.array([c.params_m for c in costs])
+    if args.grid:
+        grid = budget_grid(flops, params, args.min_cells)
+        settings = ",\n    ".join(f"{{ max_flops = {b['max_flops']!r}, max_params = {b['max_params']!r} }}" for b in grid)
+        Path(args.grid).write_text(f'# the {len(grid)} budgets of benchmarks/budget_yardstick.py on {args.dataset}\n'
+                                   f'space = "nats-tss"\ndatasets = ["{args.dataset}"]\nconstraints = [\n    '
+                                   f'{settings},\n]\n')
+        print(f"wrote {args.grid}", file=sys.stderr)
+        return
+    columns = read_scores(args.scores, space)
+    needed = {name.strip() for fitness in args.fitness for name in FITNESS.match(fitness).group(2).split(",")}
+    fill_genotype_proxies(columns, sorted(needed - set(columns)), plugins, space)
+    grid = budget_grid(flops, params, args.min_cells)
+    results = [evaluate(f, columns, plugins, accuracy, flops, params, grid) for f in args.fitness]
+
+    print(f"{args.dataset}: {len(grid)} budgets ({sum(b['half'] == 'pick' for b in grid)} pick, "
+          f"{sum(b['half'] == 'held-out' for b in grid)} held out); regret = feasible optimum - accuracy of the "
+          "fitness's best feasible cell")
+    print(f"{'fitness':48s} {'all: mean / worst':>18s} {'pick: mean / worst':>19s} {'held-out: mean / worst':>23s}"
+          f" {'top-10 regret':>13s} {'<= 0.3':>7s}")
+    for result in results:
+        s = result["summary"]
+        print(f"{result['fitness']:48s} {s['all']['regret_mean']:8.2f} / {s['all']['regret_worst']:5.2f}"
+              f" {s['pick']['regret_mean']:9.2f} / {s['pick']['regret_worst']:5.2f}"
+              f" {s['held-out']['regret_mean']:13.2f} / {s['held-out']['regret_worst']:5.2f}"
+              f" {s['all']['top10_regret_mean']:13.2f} {s['all']['within_0.3']:4d}/{s['all']['budgets']}")
+    if args.out:
+        jsonio.write(args.out, {"dataset": args.dataset, "scores": args.scores, "min_cells": args.min_cells,
+                                "results": results}, indent=1)
+        print(f"wrote {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
