@@ -4,7 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PLUGINS := plugins/nasx-nats plugins/nasx-nb101 plugins/nasx-nbnlp plugins/nasx-darts plugins/nasx-proxies plugins/nasx-search plugins/nasx-dask
 
-.PHONY: install run test clean
+CHECK_VENV ?= /tmp/nasx-wheel-check
+
+.PHONY: install run test wheels wheel-check clean
 
 install: $(VENV)/.installed
 
@@ -23,5 +25,21 @@ run: install
 test: install
 	$(BIN)/python -m pytest -q
 
+# one wheel per distribution (the core and every plugin) in dist/
+wheels: install
+	rm -rf dist
+	$(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation --wheel-dir dist . $(PLUGINS)
+
+# the wheels alone, in a fresh environment without editable installs: every component loads, a search runs
+wheel-check: wheels
+	rm -rf $(CHECK_VENV)
+	$(PYTHON) -m venv $(CHECK_VENV)
+	$(CHECK_VENV)/bin/python -m pip install --quiet torch==2.13.0
+	$(CHECK_VENV)/bin/python -m pip install --quiet --find-links dist 'nasx[all]'
+	cd $(CHECK_VENV) && bin/nasx plugins --json > plugins.json && bin/python -c "import json, sys; \
+		rows = json.load(open('plugins.json')); bad = [r for r in rows if r['status'] != 'ok']; \
+		print(len(rows), 'components'); sys.exit(f'not ok: {bad}' if bad or len(rows) < 40 else 0)"
+	cd $(CHECK_VENV) && bin/nasx run --proxy freerea -o repeats=1 --max-evals 3 --no-cache --quiet
+
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) dist
