@@ -11,6 +11,7 @@ import click
 from nasx.errors import NasxError
 
 from nasx.api import DEFAULT_MAX_EVALS
+from nasx.settings import DEFAULT_EXECUTOR
 
 
 def fail(message: str) -> None:
@@ -49,9 +50,10 @@ def scoring_options(command):
                      help="Component option, e.g. -o naswot.batch_size=32 or -o repeats=1 (repeatable)."),
         click.option("--device", help="Where networks are scored: cpu, cuda, cuda:N, mps or auto "
                      "[default: $NASX_DEVICE, else cpu]."),
-        click.option("--executor", default="serial", show_default=True,
-                     help="How scores are computed: serial (this process), process (local worker processes) "
-                     "or dask (a Dask cluster)."),
+        click.option("--executor", default=DEFAULT_EXECUTOR, show_default=True,
+                     help="How scores are computed: serial (this process), process (local worker processes), "
+                     "dask (a Dask cluster), or auto (dask with --scheduler, else process on a machine of "
+                     "several cores, else serial)."),
         click.option("--workers", type=int, help="Worker processes of the process executor, or of dask's local "
                      "cluster [default: one per core]."),
         click.option("--threads", type=int, help="Torch threads per worker [default: 1 with process and dask; "

@@ -226,11 +226,24 @@ def make_evaluator(space: Space, proxies: Sequence[Proxy], inputs: Inputs, devic
 EXECUTOR_OPTIONS = {"workers": "--workers", "threads": "--threads", "scheduler": "--scheduler"}
 
 
+def auto_executor(settings: Execution) -> str:
+    """What ``--executor auto`` means: a Dask cluster when a scheduler is named, worker processes when workers
+    are asked for or the machine has more than one core, else this process."""
+    from nasx.executors import cores
+
+    if settings.scheduler is not None:
+        return "dask"
+    if settings.workers is not None or cores() > 1:
+        return "process"
+    return "serial"
+
+
 def make_executor(plugins: "Plugins", settings: Execution) -> "Executor":
     """An executor by name (``serial``, ``process``, ``dask``), class or instance, with the worker options that
     were given; an option the executor does not have is an error (``--workers`` needs process or dask)."""
     builder = ComponentBuilder(plugins, None)
-    resolved = builder.resolve("executor", settings.executor)
+    resolved = builder.resolve("executor", auto_executor(settings) if settings.executor == "auto" else
+                               settings.executor)
     given = {name: getattr(settings, name) for name in EXECUTOR_OPTIONS if getattr(settings, name) is not None}
     if not isinstance(resolved, type):
         if given:
