@@ -1,0 +1,56 @@
+"""Does a search with two worker processes pay for their start-up? Whole commands, start-up included.
+
+Times ``nasx run`` of a short search (``--max-evals 40``, FreeREA's proxies, one initialisation, no cache) as a
+whole process, alternately with one serial process (one torch thread) and with two worker processes (one torch
+thread each): serial, process, serial, process, ... Each pair gives one ratio process / serial; the median ratio
+is reported (the machine is shared and noisy: a ratio measured in the same run, never two separate figures).
+
+    NASX_DATA=../shared/data python benchmarks/worker_startup.py --pairs 5 --out benchmarks/results/worker_startup.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+
+
+def command(executor: str, evals: int, seed: int) -> list[str]:
+    workers = ["--workers", "2"] if executor == "process" else []
+    return [sys.executable, "-m", "nasx_cli.main", "run", "--proxy", "naswot", "--proxy", "logsynflow", "--proxy",
+            "skip", "-o", "repeats=1", "--max-evals", str(evals), "--seed", str(seed), "--no-cache", "--quiet",
+            "--executor", executor, *workers, "--threads", "1"]
+
+
+def timed(arguments: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(arguments, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pairs", type=int, default=5, help="serial/process pairs (after one warm-up pair)")
+    parser.add_argument("--evals", type=int, default=40, help="architectures per search")
+    parser.add_argument("--out", help="write the times and ratios as JSON")
+    args = parser.parse_args(argv)
+
+    from nasx import jsonio
+
+    timed(command("serial", args.evals, 0)), timed(command("process", args.evals, 0))  # warm the file cache
+    pairs = []
+    for seed in range(args.pairs):  # a new seed per pair: other cells, same for both
+        serial = timed(command("serial", args.evals, seed))
+        process = timed(command("process", args.evals, seed))
+        pairs.append({"seed": seed, "serial_s": serial, "process_s": process, "ratio": process / serial})
+        print(f"seed {seed}: serial {serial:.1f} s, process {process:.1f} s, ratio {process / serial:.3f}")
+    ratios = [p["ratio"] for p in pairs]
+    print(f"median ratio process / serial: {statistics.median(ratios):.3f} [{min(ratios):.3f}, {max(ratios):.3f}]")
+    if args.out:
+        jsonio.write(args.out, {"evals": args.evals, "pairs": pairs, "median_ratio": statistics.median(ratios)})
+
+
+if __name__ == "__main__":
+    main()
