@@ -70,3 +70,32 @@ def test_the_torch_check_sees_an_eager_import(tmp_path):
     done = subprocess.run(help_command(script), capture_output=True, text=True, timeout=60,
                           env={**os.environ, "PYTHONPATH": str(tmp_path)})
     assert done.returncode == 0 and TORCH_IMPORTED.search(done.stderr)
+
+
+def test_the_index_names_every_script_and_grid():
+    index = (BENCHMARKS / "README.md").read_text()
+    listed = [*SCRIPTS, *SHELL_SCRIPTS, *BENCHMARKS.glob("grids/*.toml")]
+    missing = [str(path.relative_to(BENCHMARKS)) for path in listed
+               if f"`{path.relative_to(BENCHMARKS).as_posix()}`" not in index]
+    assert not missing, f"benchmarks/README.md has no row for {missing}"
+
+
+def expand_braces(pattern: str) -> list[str]:
+    """'a_{x,y}.json' -> ['a_x.json', 'a_y.json'] (the shell's brace expansion, as docs/results.md writes it)."""
+    found = re.search(r"\{([^{}]*)\}", pattern)
+    if not found:
+        return [pattern]
+    return [expanded for choice in found.group(1).split(",")
+            for expanded in expand_braces(pattern[:found.start()] + choice + pattern[found.end():])]
+
+
+def test_results_named_in_docs_exist():
+    """Every committed output docs/results.md names by its path (globs and braces expanded; `<grid>` or `$D`
+    placeholders skipped) is there."""
+    root = BENCHMARKS.parent
+    text = (root / "docs" / "results.md").read_text()
+    named = set(re.findall(r"benchmarks/results/(?:\{[^}]*\}|[^\s`'\"),;{])+", text))
+    assert len(named) > 20
+    missing = [path for path in sorted(named) if not any(char in path for char in "<$")
+               and not all(any(root.glob(expanded.rstrip(".:"))) for expanded in expand_braces(path))]
+    assert not missing, f"docs/results.md names outputs that are not in benchmarks/results: {missing}"
