@@ -5,21 +5,24 @@ Usage: NASX_DATA=../shared/data python benchmarks/across_datasets.py RUNS.csv
 Prints one row per (search, budget): mean ± population std over seeds for cifar10, cifar100, ImageNet16-120.
 """
 
+import argparse
 import csv
 import gzip
 import os
 import statistics
-import sys
 from collections import defaultdict
 
 DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", help="runs.csv of a `nasx experiment` that searched on cifar10")
+    args = parser.parse_args()
     with gzip.open(os.path.join(os.environ["NASX_DATA"], "nats_tss.csv.gz"), "rt") as handle:
         table = {row["arch"]: row for row in csv.DictReader(handle)}
     groups = defaultdict(list)
-    with open(sys.argv[1], newline="") as handle:
+    with open(args.runs, newline="") as handle:
         for run in csv.DictReader(handle):
             if run["dataset"] == "cifar10":
                 groups[(run["label"], run["budget"])].append(table[run["arch"]])

@@ -17,8 +17,9 @@ import json
 import math
 from pathlib import Path
 
-from nasx._build import components, input_batch, open_cache
-from nasx.evaluator import Evaluator
+# private on purpose: the keys must be a search's own, so the proxies and batch come from the code a search uses
+from nasx._build import components, input_batch
+from nasx.evaluator import Evaluator, ScoreCache
 from nasx.plugins import Plugins
 
 
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     plugins = Plugins()
     built = components(plugins, "nats-tss", args.dataset, proxies, {}, options)
     evaluator = Evaluator(built.space, built.proxies, input_batch(built.space, built.proxies, args.images),
-                          open_cache(args.cache))
+                          ScoreCache(args.cache))
     stored = 0
     for arch, scores in rows:
         text_arch = built.space.encode(built.space.genotype_at(arch)) if isinstance(arch, int) else arch

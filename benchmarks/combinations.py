@@ -28,7 +28,7 @@ import random
 import numpy as np
 from scipy.stats import kendalltau
 
-from nasx.correlation import correlate
+from nasx.correlation import correlate, subset_test
 from nasx.plugins import Plugins
 
 
@@ -59,8 +59,6 @@ def load_one(argument):
 
 def in_subset(space_name, archs, subset):
     """Which of the cells (labelled as in a correlate run: an index or an arch string) lie in the space's subset."""
-    from nasx.api import subset_test
-
     space = Plugins().get("space", space_name)()
     keep = subset_test(space, subset)
     return np.array([keep(space.genotype_at(a) if isinstance(a, int) else space.decode(a)) for a in archs], bool)

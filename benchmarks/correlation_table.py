@@ -6,9 +6,9 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
-import sys
 
 
 def finite(value) -> bool:
@@ -25,7 +25,7 @@ def cell(row: dict, measure: str, digits: int) -> str:
     return f"{value:.{digits}f}{interval}"
 
 
-def main(paths: list[str]) -> None:
+def table(paths: list[str]) -> None:
     print("| score | n | τ | ρ | τ top 10 % | top10/top10 % | top64/top5 % | non-finite | median s |")
     print("|---|---|---|---|---|---|---|---|---|")
     seen = set()
@@ -57,8 +57,13 @@ def by_dataset(paths: list[str]) -> None:
         print(f"| {name} | " + " | ".join(values.get(d, "") for d in datasets) + " |")
 
 
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", nargs="+", help="`nasx correlate --out FILE.json` files")
+    parser.add_argument("--by-dataset", action="store_true", help="Kendall tau only, one column per dataset")
+    args = parser.parse_args()
+    (by_dataset if args.by_dataset else table)(args.results)
+
+
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--by-dataset"]:
-        by_dataset(sys.argv[2:])
-    else:
-        main(sys.argv[1:])
+    main()

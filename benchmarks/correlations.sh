@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Correlation of proxies and of the main combinations with NATS-Bench TSS test accuracy.
-# Run by hand from the repository root:
+# Usage (run by hand from the repository root):
 #   NASX_DATA=../shared/data benchmarks/correlations.sh DATASET SAMPLE [PROXY ...]
 # (default proxies: all but ntk). Writes benchmarks/results/correlations_<dataset>_<sample>.{json,csv,png} and,
 # for the combinations, ..._<mix>.json. cifar10 is scored on real CIFAR-10 test images; cifar100 and
 # ImageNet16-120 on the synthetic batch (no real images of them are available here). One score cache is shared.
 set -euo pipefail
+usage() { sed -n '2,7s/^# \{0,1\}//p' "$0"; }
+[[ "${1:-}" == -h || "${1:-}" == --help ]] && { usage; exit 0; }
+[[ $# -ge 2 ]] || { usage >&2; exit 2; }
 dataset="$1"
 sample="$2"
 shift 2

@@ -3,7 +3,7 @@ same run.
 
 Run by hand on an otherwise idle machine (about 10 minutes on 2 cores):
 
-    NASX_DATA=../shared/data python benchmarks/throughput.py --json benchmarks/results/throughput.json
+    NASX_DATA=../shared/data python benchmarks/throughput.py --json throughput.json
 
 The sample is 200 NATS-TSS cells (``random.Random(0).sample(range(15625), 200)``) scored on cifar10 with FreeREA's
 proxies and settings (naswot on 64 real CIFAR-10 test images, logsynflow, skip; 3 initialisations each), without

@@ -6,6 +6,7 @@ Usage (from the repository root): NASX_DATA=../shared/data python benchmarks/exp
 
 from __future__ import annotations
 
+import argparse
 import csv
 import gzip
 import os
@@ -18,6 +19,7 @@ from nasx_nats.tss import NatsTopologySpace, dead_edges
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     data = Path(os.environ["NASX_DATA"])
     with gzip.open(data / "nats_tss_freerea_proxies.csv.gz", "rt") as handle:
         cached = list(csv.DictReader(handle))

@@ -7,11 +7,11 @@ Numbers in docs come from:
     ... naslib_nb101_sample.py 30 synflow,snip,grad_norm,jacob_cov
 """
 
+import argparse
 import csv
 import gzip
 import os
 import random
-import sys
 import time
 
 import numpy as np
@@ -32,8 +32,12 @@ def naslib_cell(text: str):
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("count", type=int, help="rows sampled")
+    parser.add_argument("proxies", help="comma-separated proxy names")
+    args = parser.parse_args()
     data = os.environ["NASX_DATA"]
-    count, names = int(sys.argv[1]), sys.argv[2].split(",")
+    count, names = args.count, args.proxies.split(",")
     with gzip.open(f"{data}/naslib_zc_nb101_subset.csv.gz", "rt") as handle:
         rows = random.Random(0).sample(list(csv.DictReader(handle)), count)
     space = Nb101Space(dataset="cifar10")

@@ -7,39 +7,79 @@ Numbers in docs come from:
     ... naslib_sample.py cifar10 40 epsilon kaiming epsilon.batch_size=64
     ... naslib_sample.py cifar10 40 epsilon kaiming epsilon.batch_size=64 epsilon.double=1
 """
-import csv, gzip, sys, time, random, math
+
+import argparse
+import csv
+import gzip
+import os
+import random
+import time
+
 import numpy as np
-from scipy.stats import spearmanr, kendalltau
+from scipy.stats import kendalltau, spearmanr
+
 from nasx.data import load_images, synthetic_batch
 from nasx.evaluator import Evaluator
-from nasx_nats.tss import NatsTopologySpace
 from nasx.plugins import Plugins
-import os
-D=os.environ['NASX_DATA']
-ds=sys.argv[1]; n=int(sys.argv[2]); names=sys.argv[3].split(','); init=sys.argv[4] if len(sys.argv)>4 else 'kaiming'
-opts={}
-for a in sys.argv[5:]:
-    k,v=a.split('='); p,o=k.split('.'); d=Plugins().get('proxy',p).defaults[o]; opts.setdefault(p,{})[o]=(v.lower() in ('1','true')) if isinstance(d,bool) else type(d)(v)
-rows=[r for r in csv.DictReader(gzip.open(f'{D}/naslib_zc_nb201_subset.csv.gz','rt')) if r['dataset']==ds]
-acc={int(r['index']):float(r[f'{ds}_test_acc']) for r in csv.DictReader(gzip.open(f'{D}/nats_tss.csv.gz','rt'))}
-rows=random.Random(0).sample(rows,n)
-space=NatsTopologySpace(dataset=ds)
-if ds=='cifar10': batch=load_images(f'{D}/cifar10_test_512_jpeg.npz',ds)
-else: batch=synthetic_batch(space.input_shape, space.num_classes)
-pl=Plugins()
-proxies=[pl.get('proxy',m)(**opts.get(m,{})) for m in names]
-ev=Evaluator(space,proxies,batch,init=init)
-res=[]; t=time.time()
-for r in rows: res.append(ev.evaluate(space.decode(r['arch'])))
-print('total',time.time()-t)
-col={'jacob_cov':'jacov','naswot':'nwot'}
-for p in proxies:
-    s=np.array([e.scores[p.name] for e in res]); sec=np.median([e.seconds[p.name] for e in res])
-    a=np.array([acc[int(r['index'])] for r in rows]); ok=np.isfinite(s)
-    sign=1 if p.higher_is_better else -1
-    line=f'{p.name:10s} med {sec:.3f}s nonfinite {(~ok).sum()} tau_acc {kendalltau(sign*s[ok],a[ok])[0]:.3f}'
-    c=col.get(p.name,p.name)
-    if c in rows[0]:
-        ref=np.array([float(r[c]) if r[c] not in ('',) else np.nan for r in rows]); ok2=ok&np.isfinite(ref)
-        line+=f' rho_naslib {spearmanr(s[ok2],ref[ok2])[0]:.3f} (n={ok2.sum()}, ref nonfinite {(~np.isfinite(ref)).sum()}) tau_naslib_acc {kendalltau(ref[ok2],a[ok2])[0]:.3f}'
-    print(line)
+from nasx_nats.tss import NatsTopologySpace
+
+NASLIB_COLUMN = {"jacob_cov": "jacov", "naswot": "nwot"}
+
+
+def proxy_options(assignments: list[str], plugins: Plugins) -> dict[str, dict]:
+    """'proxy.option=value' -> {proxy: {option: value}}, each value of its default's type."""
+    options: dict[str, dict] = {}
+    for assignment in assignments:
+        key, value = assignment.split("=")
+        proxy, option = key.split(".")
+        default = plugins.get("proxy", proxy).defaults[option]
+        typed = value.lower() in ("1", "true") if isinstance(default, bool) else type(default)(value)
+        options.setdefault(proxy, {})[option] = typed
+    return options
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dataset")
+    parser.add_argument("count", type=int, help="rows sampled")
+    parser.add_argument("proxies", help="comma-separated proxy names")
+    parser.add_argument("init", nargs="?", default="kaiming", help="kaiming (default) or pytorch")
+    parser.add_argument("options", nargs="*", metavar="proxy.option=value")
+    args = parser.parse_args()
+    data = os.environ["NASX_DATA"]
+    plugins = Plugins()
+    options = proxy_options(args.options, plugins)
+    with gzip.open(f"{data}/naslib_zc_nb201_subset.csv.gz", "rt") as handle:
+        rows = [row for row in csv.DictReader(handle) if row["dataset"] == args.dataset]
+    with gzip.open(f"{data}/nats_tss.csv.gz", "rt") as handle:
+        accuracy = {int(row["index"]): float(row[f"{args.dataset}_test_acc"]) for row in csv.DictReader(handle)}
+    rows = random.Random(0).sample(rows, args.count)
+    space = NatsTopologySpace(dataset=args.dataset)
+    if args.dataset == "cifar10":
+        batch = load_images(f"{data}/cifar10_test_512_jpeg.npz", args.dataset)
+    else:
+        batch = synthetic_batch(space.input_shape, space.num_classes)
+    proxies = [plugins.get("proxy", name)(**options.get(name, {})) for name in args.proxies.split(",")]
+    evaluator = Evaluator(space, proxies, batch, init=args.init)
+    start = time.time()
+    results = [evaluator.evaluate(space.decode(row["arch"])) for row in rows]
+    print("total", time.time() - start)
+    truth = np.array([accuracy[int(row["index"])] for row in rows])
+    for proxy in proxies:
+        scores = np.array([result.scores[proxy.name] for result in results])
+        seconds = np.median([result.seconds[proxy.name] for result in results])
+        finite = np.isfinite(scores)
+        sign = 1 if proxy.higher_is_better else -1
+        line = (f"{proxy.name:10s} med {seconds:.3f}s nonfinite {(~finite).sum()} "
+                f"tau_acc {kendalltau(sign * scores[finite], truth[finite])[0]:.3f}")
+        column = NASLIB_COLUMN.get(proxy.name, proxy.name)
+        if column in rows[0]:
+            naslib = np.array([float(row[column]) if row[column] != "" else np.nan for row in rows])
+            both = finite & np.isfinite(naslib)
+            line += (f" rho_naslib {spearmanr(scores[both], naslib[both])[0]:.3f} (n={both.sum()}, ref nonfinite "
+                     f"{(~np.isfinite(naslib)).sum()}) tau_naslib_acc {kendalltau(naslib[both], truth[both])[0]:.3f}")
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
