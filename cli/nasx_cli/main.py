@@ -33,12 +33,22 @@ def get_plugins(ctx: click.Context):
     return plugins
 
 
+DATA_HELP = ("Your own labelled images: a folder with one sub-folder per class, an .npz (uint8 x, integer y) or a "
+             "CIFAR python folder. The networks are built for their classes and size (no --dataset); no ground "
+             "truth exists for them.")
+RESOLUTION_HELP = "Resize the images of --data to NxN [default: their own size]."
+
+
 def scoring_options(command):
     """The options every scoring command shares: data, input images, initialisation, cache, component options."""
     options = [
         click.option("--data-dir", type=click.Path(), help="Benchmark data directory [default: $NASX_DATA]."),
         click.option("--images", type=click.Path(), help="Input images: an .npz (uint8 NHWC x, labels y) or a "
                      "CIFAR folder. Default: a synthetic standard-normal batch."),
+        click.option("--data", type=click.Path(), help=DATA_HELP),
+        click.option("--resolution", type=int, help=RESOLUTION_HELP),
+        click.option("--data-seed", type=int,
+                     help="Seed of the class-balanced batch the proxies see of --data [default: 0]."),
         click.option("--init", default="kaiming", show_default=True,
                      type=click.Choice(["kaiming", "pytorch"]), help="Weight initialisation before each score."),
         click.option("--init-seed", default=0, show_default=True, type=int, help="Seed of the initialisations."),
@@ -130,6 +140,9 @@ def scoring_arguments(args: dict) -> dict:
     return {
         "data_dir": args.pop("data_dir"),
         "images": args.pop("images"),
+        "data": args.pop("data"),
+        "resolution": args.pop("resolution"),
+        "data_seed": args.pop("data_seed"),
         "init": args.pop("init"),
         "init_seed": args.pop("init_seed"),
         "cache": False if no_cache else cache,
@@ -280,6 +293,9 @@ def experiment_command(ctx: click.Context, quiet: bool, **args) -> None:
 @click.option("--init-seed", default=0, show_default=True, type=int, help="Seed of the initial weights.")
 @click.option("-o", "options", multiple=True, metavar="[SPACE.]NAME=VALUE",
               help="Space option, e.g. -o darts.channels=16 (repeatable).")
+@click.option("--data", type=click.Path(), help="Build the network for your own labelled images (their classes "
+              "and size): a folder with one sub-folder per class, an .npz or a CIFAR python folder.")
+@click.option("--resolution", type=int, help=RESOLUTION_HELP)
 @click.pass_context
 def export_command(ctx: click.Context, **args) -> None:
     """Write the untrained network of an architecture (seeded initial weights) with the call that rebuilds it, to

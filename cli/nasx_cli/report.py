@@ -28,6 +28,9 @@ def print_result(result: dict[str, Any]) -> None:
         table.add_row(f"score {name}", "non-finite" if value is None else f"{value:.6g}")
     fitness = result["fitness"]
     table.add_row(f"fitness ({result['combiner']})", "non-finite" if fitness is None else f"{fitness:.4f}")
+    if result.get("data") is not None:
+        shape = "x".join(map(str, result["input_shape"][1:]))
+        table.add_row("data", f"{result['data']} ({result['num_classes']} classes, {shape} images)")
     table.add_row("FLOPs", f"{result['flops_m']:.2f} M")
     table.add_row("params", f"{result['params_m']:.4f} M")
     table.add_row("architectures scored", str(result["evaluated"]))
@@ -118,3 +121,4 @@ def print_summary(summary: list[dict[str, Any]]) -> None:
                       number(row["compute_seconds_mean"], 1), number(row["wall_seconds_mean"], 1),
                       number(row["evaluated_mean"], 0))
     wide_console().print(table)
+
