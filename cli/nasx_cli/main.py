@@ -11,6 +11,7 @@ import click
 from nasx.errors import NasxError
 
 from nasx.api import DEFAULT_MAX_EVALS
+from nasx.training import DEFAULT_RECIPE
 
 
 def fail(message: str) -> None:
@@ -307,6 +308,57 @@ def export_command(ctx: click.Context, **args) -> None:
     click.echo(f"rebuild: {result.constructor}")
     click.echo(f"load:    nasx.load_export({str(result.path)!r})")
     click.echo(f"wrote {result.path}", err=True)
+
+
+@cli.command("train")
+@click.option("--data", type=click.Path(), help=DATA_HELP.replace("The networks are", "The network is") +
+              " [default: the data of --from's run].")
+@click.option("--arch", help="Architecture string to train.")
+@click.option("--from", "from_results", type=click.Path(), metavar="RESULTS.json",
+              help="A result of nasx run --out: train its best architecture, with its space and space options (and "
+              "its --data and --resolution unless given).")
+@click.option("--space", help="Search space of --arch [default: nats-tss].")
+@click.option("--epochs", default=DEFAULT_RECIPE.epochs, show_default=True, type=int, help="Epochs.")
+@click.option("--batch-size", default=DEFAULT_RECIPE.batch_size, show_default=True, type=int,
+              help="Images per step.")
+@click.option("--lr", default=DEFAULT_RECIPE.lr, show_default=True, type=float,
+              help="Initial learning rate of SGD (cosine schedule over the epochs).")
+@click.option("--weight-decay", default=DEFAULT_RECIPE.weight_decay, show_default=True, type=float,
+              help="Weight decay of SGD.")
+@click.option("--label-smoothing", default=DEFAULT_RECIPE.label_smoothing, show_default=True, type=float,
+              help="Label smoothing of the cross-entropy.")
+@click.option("--val-fraction", default=DEFAULT_RECIPE.val_fraction, show_default=True, type=float,
+              help="Share of each class held out (seeded) to measure accuracy after every epoch.")
+@click.option("--seed", default=DEFAULT_RECIPE.seed, show_default=True, type=int,
+              help="Seed of the split, the initial weights, the order of the images and the augmentation.")
+@click.option("--resolution", type=int, help=RESOLUTION_HELP)
+@click.option("--device", help="cpu, cuda, cuda:N, mps or auto [default: $NASX_DEVICE, else cpu].")
+@click.option("--threads", type=int, help="Torch threads [default: torch's; --resume keeps the run's].")
+@click.option("--out", required=True, type=click.Path(), help="Folder of the checkpoint (every epoch) and train.json.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option("-o", "options", multiple=True, metavar="[SPACE.]NAME=VALUE",
+              help="Space option, e.g. -o darts.channels=16 (repeatable).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no line per epoch.")
+@click.pass_context
+def train_command(ctx: click.Context, quiet: bool, **args) -> None:
+    """Train one architecture on your own images for a few epochs, to confirm that it learns and to compare
+    candidates by their held-out accuracy. A short fixed recipe (SGD with momentum, cosine learning rate, random
+    crops and flips), not a training framework: train the final network with your own code (nasx export)."""
+    from nasx.api import train
+    from nasx_cli.report import print_training
+
+    epochs = args["epochs"]
+
+    def report(record: dict) -> None:
+        if not quiet:
+            held_out = "n/a" if record["val_accuracy"] is None else f"{record['val_accuracy']:.1f} %"
+            click.echo(f"epoch {record['epoch']}/{epochs}: train loss {record['train_loss']:.4f}, train accuracy "
+                       f"{record['train_accuracy']:.1f} %, validation accuracy {held_out} "
+                       f"({record['seconds']:.1f} s)", err=True)
+
+    result = train(**args, progress=not quiet, on_epoch=report, plugins=get_plugins(ctx))
+    print_training(result.to_dict())
+    click.echo(f"wrote {result.out / 'train.json'}", err=True)
 
 
 def main(argv: list[str] | None = None) -> None:

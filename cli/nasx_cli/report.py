@@ -122,3 +122,25 @@ def print_summary(summary: list[dict[str, Any]]) -> None:
                       number(row["evaluated_mean"], 0))
     wide_console().print(table)
 
+
+def print_training(record: dict[str, Any]) -> None:
+    """What ``nasx train`` did: one row per epoch and the final validation accuracy."""
+    from rich.table import Table
+
+    def percent(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.2f}"
+
+    shape = "x".join(map(str, record["input_shape"][1:]))
+    table = Table(title=f"nasx train: {record['space']} on {record['data']} ({record['num_classes']} classes, {shape}; "
+                        f"{record['train_images']} training and {record['val_images']} validation images)")
+    for header in ("epoch", "lr", "train loss", "train acc %", "val acc %", "seconds"):
+        table.add_column(header, justify="right")
+    for row in record["history"]:
+        table.add_row(str(row["epoch"]), f"{row['lr']:.4g}", f"{row['train_loss']:.4f}",
+                      percent(row["train_accuracy"]), percent(row["val_accuracy"]), f"{row['seconds']:.1f}")
+    console = wide_console()
+    console.print(table)
+    final = record["final_val_accuracy"]
+    console.print(f"final validation accuracy: {'n/a (no validation images)' if final is None else f'{final:.2f} %'} "
+                  f"({record['params']} parameters)", soft_wrap=True, highlight=False)
+    console.print(f"architecture: {record['arch']}", soft_wrap=True, highlight=False)

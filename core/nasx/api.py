@@ -27,13 +27,14 @@ from nasx.experiments import DEFAULT_SPACE, ExperimentResult
 from nasx.exporting import ExportResult
 from nasx.records import RunResult
 from nasx.settings import DEFAULT_EXECUTOR, CacheSpec, ComponentSpec, Data, Execution, Inputs, Limits
+from nasx.training import DEFAULT_RECIPE, TrainResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from nasx.data import Batch
     from nasx.plugins import Plugins
 
-__all__ = ["run", "iter_scores", "score", "correlate", "experiment", "build", "export", "load_export",
-           "RunResult", "ExperimentResult", "ExportResult", "DEFAULT_MAX_EVALS"]
+__all__ = ["run", "iter_scores", "score", "correlate", "experiment", "build", "export", "load_export", "train",
+           "RunResult", "ExperimentResult", "ExportResult", "TrainResult", "DEFAULT_MAX_EVALS"]
 
 DEFAULT_SEARCH = "freerea"
 
@@ -279,3 +280,39 @@ def load_export(path: str | os.PathLike, plugins: "Plugins | None" = None):
 
     return read_export(plugins_or_default(plugins), path)
 
+
+def train(
+    data: str | os.PathLike | Data | None = None,
+    arch: str | None = None,
+    from_results: str | os.PathLike | None = None,
+    space: ComponentSpec | None = None,
+    options: Options = None,
+    out: str | os.PathLike | None = None,
+    epochs: int = DEFAULT_RECIPE.epochs,
+    batch_size: int = DEFAULT_RECIPE.batch_size,
+    lr: float = DEFAULT_RECIPE.lr,
+    weight_decay: float = DEFAULT_RECIPE.weight_decay,
+    label_smoothing: float = DEFAULT_RECIPE.label_smoothing,
+    val_fraction: float = DEFAULT_RECIPE.val_fraction,
+    seed: int = DEFAULT_RECIPE.seed,
+    resolution: int | None = None,
+    device: str | None = None,
+    threads: int | None = None,
+    resume: bool = False,
+    progress: bool = False,
+    on_epoch=None,
+    plugins: "Plugins | None" = None,
+) -> TrainResult:
+    """Train one architecture on your own images for a few epochs, to confirm that it learns on them and to compare
+    candidates: a short recipe, not a training framework (see :mod:`nasx.training`). ``arch`` (with ``space``,
+    default nats-tss, and the space's ``options``), or ``from_results``: a ``nasx run`` result whose space, space
+    options and best architecture are taken (and its data and resolution, unless given). ``out``: the folder of the
+    per-epoch checkpoint and ``train.json``; ``resume=True`` continues the run there. ``on_epoch(record)`` is called
+    after each epoch's checkpoint is written. Returns a ``TrainResult``; the same seed gives the same run on the
+    CPU (with the same ``threads``)."""
+    from nasx.training import Recipe, train_command
+
+    recipe = Recipe(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                    label_smoothing=label_smoothing, val_fraction=val_fraction, seed=seed)
+    return train_command(plugins_or_default(plugins), data, resolution, arch, from_results, space, options, recipe,
+                         device, threads, out, resume, progress, on_epoch)
