@@ -160,3 +160,15 @@ def test_darts_trains_with_its_auxiliary_head_and_drop_path_and_resumes_exactly(
     nasx.train(out=tmp_path / "cut", resume=True, **settings)
     assert record_without_times(tmp_path / "cut") == record_without_times(tmp_path / "whole")
     assert same_weights(weights(tmp_path / "cut"), weights(tmp_path / "whole"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_training_on_cuda(tmp_path, photos):
+    """On a GPU the recipe runs and learns; its checkpoint loads into the CPU network (runs there are close to,
+    not bit-identical with, the CPU's)."""
+    result = nasx.train(data=photos, arch=CELL, epochs=2, out=tmp_path / "run", device="cuda", **RECIPE)
+    assert result.device == "cuda" and result.epochs_done == 2
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    network = nasx.build(CELL, data=photos)
+    network.load_state_dict(torch.load(tmp_path / "run" / "checkpoint.pt", map_location="cpu",
+                                       weights_only=True)["model"])

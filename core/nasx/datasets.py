@@ -213,13 +213,16 @@ class FolderImages(ImageData):
 
     def __init__(self, path: Path, resolution: int | None) -> None:
         classes = sorted(entry.name for entry in path.iterdir() if entry.is_dir() and not entry.name.startswith("."))
+        loose = sorted(f.name for f in path.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
         if not classes:
-            loose = sorted(f.name for f in path.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
             if loose:
                 raise NasxError(f"{str(path)!r}: images must be in one sub-folder per class (found {loose[0]!r} "
                                 "directly in the folder)")
             raise NasxError(f"{str(path)!r} is empty: expected one sub-folder of images per class, an .npz or a "
                             "CIFAR folder")
+        if loose:  # they have no class: left out, but not silently
+            logger.warning("%d image(s) directly in %s belong to no class folder and are left out (first: %s)",
+                           len(loose), path, loose[0])
         files: list[Path] = []
         labels: list[int] = []
         for label, name in enumerate(classes):

@@ -263,8 +263,8 @@ class Training:
 
         recipe, images = self.recipe, self.data.images
         torch.random.default_generator.manual_seed(recipe.seed)
-        if device.startswith("cuda"):
-            torch.cuda.manual_seed(recipe.seed)
+        if device.startswith("cuda"):  # the generator of the training's device, wherever the current device is
+            torch.cuda.default_generators[torch.device(device).index or 0].manual_seed(recipe.seed)
         train_indices, val_indices, unreadable = self._split()
         _, sample = images.read_readable(balanced_order(images.labels, recipe.seed, among=train_indices),
                                          NORMALISATION_SAMPLE, "sampled for the normalisation")
@@ -296,7 +296,7 @@ class Training:
             generator.set_state(checkpoint["generator"])
             torch.random.default_generator.set_state(checkpoint["torch_rng"])
             if device.startswith("cuda") and checkpoint.get("cuda_rng") is not None:
-                torch.cuda.set_rng_state(checkpoint["cuda_rng"])
+                torch.cuda.set_rng_state(checkpoint["cuda_rng"], device)
             result.history = list(checkpoint["history"])
             result.epochs_done = checkpoint["epoch"]
         loss_of = torch.nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
@@ -378,7 +378,7 @@ class Training:
             "scheduler": scheduler.state_dict(),
             "generator": generator.get_state(),
             "torch_rng": torch.random.default_generator.get_state(),
-            "cuda_rng": torch.cuda.get_rng_state() if device.startswith("cuda") else None,
+            "cuda_rng": torch.cuda.get_rng_state(device) if device.startswith("cuda") else None,
             "history": jsonio.strict(result.history),
         }
         partial = self.out / (CHECKPOINT + ".partial")
