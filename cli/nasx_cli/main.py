@@ -311,8 +311,8 @@ def export_command(ctx: click.Context, **args) -> None:
 
 
 @cli.command("train")
-@click.option("--data", type=click.Path(), help=DATA_HELP.replace("The networks are", "The network is") +
-              " [default: the data of --from's run].")
+@click.option("--data", type=click.Path(), help="Your own labelled images: a folder with one sub-folder per class, "
+              "an .npz (uint8 x, integer y) or a CIFAR python folder [default: the data of --from's run].")
 @click.option("--arch", help="Architecture string to train.")
 @click.option("--from", "from_results", type=click.Path(), metavar="RESULTS.json",
               help="A result of nasx run --out: train its best architecture, with its space and space options (and "

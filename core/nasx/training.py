@@ -224,7 +224,8 @@ class Training:
         if threads is None:
             threads = checkpoint["threads"] if checkpoint is not None else torch.get_num_threads()
         previous_threads = torch.get_num_threads()
-        previous_deterministic = torch.are_deterministic_algorithms_enabled()
+        previous_deterministic = (torch.are_deterministic_algorithms_enabled(),
+                                  torch.is_deterministic_algorithms_warn_only_enabled())
         devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
         try:
             torch.set_num_threads(threads)
@@ -234,7 +235,7 @@ class Training:
                 return self._train(device, threads, checkpoint)
         finally:
             torch.set_num_threads(previous_threads)
-            torch.use_deterministic_algorithms(previous_deterministic)
+            torch.use_deterministic_algorithms(previous_deterministic[0], warn_only=previous_deterministic[1])
 
     def _split(self) -> tuple[np.ndarray, np.ndarray, int]:
         """(training indices, validation indices, number of unreadable images left out): each class's readable
