@@ -12,6 +12,7 @@ from nasx.errors import NasxError
 
 from nasx.api import DEFAULT_MAX_EVALS
 from nasx.settings import DEFAULT_EXECUTOR
+from nasx.training import DEFAULT_RECIPE
 
 
 def fail(message: str) -> None:
@@ -34,12 +35,22 @@ def get_plugins(ctx: click.Context):
     return plugins
 
 
+DATA_HELP = ("Your own labelled images: a folder with one sub-folder per class, an .npz (uint8 x, integer y) or a "
+             "CIFAR python folder. The networks are built for their classes and size (no --dataset); no ground "
+             "truth exists for them.")
+RESOLUTION_HELP = "Resize the images of --data to NxN [default: their own size]."
+
+
 def scoring_options(command):
     """The options every scoring command shares: data, input images, initialisation, cache, component options."""
     options = [
         click.option("--data-dir", type=click.Path(), help="Benchmark data directory [default: $NASX_DATA]."),
         click.option("--images", type=click.Path(), help="Input images: an .npz (uint8 NHWC x, labels y) or a "
                      "CIFAR folder. Default: a synthetic standard-normal batch."),
+        click.option("--data", type=click.Path(), help=DATA_HELP),
+        click.option("--resolution", type=int, help=RESOLUTION_HELP),
+        click.option("--data-seed", type=int,
+                     help="Seed of the class-balanced batch the proxies see of --data [default: 0]."),
         click.option("--init", default="kaiming", show_default=True,
                      type=click.Choice(["kaiming", "pytorch"]), help="Weight initialisation before each score."),
         click.option("--init-seed", default=0, show_default=True, type=int, help="Seed of the initialisations."),
@@ -132,6 +143,9 @@ def scoring_arguments(args: dict) -> dict:
     return {
         "data_dir": args.pop("data_dir"),
         "images": args.pop("images"),
+        "data": args.pop("data"),
+        "resolution": args.pop("resolution"),
+        "data_seed": args.pop("data_seed"),
         "init": args.pop("init"),
         "init_seed": args.pop("init_seed"),
         "cache": False if no_cache else cache,
@@ -282,6 +296,9 @@ def experiment_command(ctx: click.Context, quiet: bool, **args) -> None:
 @click.option("--init-seed", default=0, show_default=True, type=int, help="Seed of the initial weights.")
 @click.option("-o", "options", multiple=True, metavar="[SPACE.]NAME=VALUE",
               help="Space option, e.g. -o darts.channels=16 (repeatable).")
+@click.option("--data", type=click.Path(), help="Build the network for your own labelled images (their classes "
+              "and size): a folder with one sub-folder per class, an .npz or a CIFAR python folder.")
+@click.option("--resolution", type=int, help=RESOLUTION_HELP)
 @click.pass_context
 def export_command(ctx: click.Context, **args) -> None:
     """Write the untrained network of an architecture (seeded initial weights) with the call that rebuilds it, to
@@ -293,6 +310,57 @@ def export_command(ctx: click.Context, **args) -> None:
     click.echo(f"rebuild: {result.constructor}")
     click.echo(f"load:    nasx.load_export({str(result.path)!r})")
     click.echo(f"wrote {result.path}", err=True)
+
+
+@cli.command("train")
+@click.option("--data", type=click.Path(), help="Your own labelled images: a folder with one sub-folder per class, "
+              "an .npz (uint8 x, integer y) or a CIFAR python folder [default: the data of --from's run].")
+@click.option("--arch", help="Architecture string to train.")
+@click.option("--from", "from_results", type=click.Path(), metavar="RESULTS.json",
+              help="A result of nasx run --out: train its best architecture, with its space and space options (and "
+              "its --data and --resolution unless given).")
+@click.option("--space", help="Search space of --arch [default: nats-tss].")
+@click.option("--epochs", default=DEFAULT_RECIPE.epochs, show_default=True, type=int, help="Epochs.")
+@click.option("--batch-size", default=DEFAULT_RECIPE.batch_size, show_default=True, type=int,
+              help="Images per step.")
+@click.option("--lr", default=DEFAULT_RECIPE.lr, show_default=True, type=float,
+              help="Initial learning rate of SGD (cosine schedule over the epochs).")
+@click.option("--weight-decay", default=DEFAULT_RECIPE.weight_decay, show_default=True, type=float,
+              help="Weight decay of SGD.")
+@click.option("--label-smoothing", default=DEFAULT_RECIPE.label_smoothing, show_default=True, type=float,
+              help="Label smoothing of the cross-entropy.")
+@click.option("--val-fraction", default=DEFAULT_RECIPE.val_fraction, show_default=True, type=float,
+              help="Share of each class held out (seeded) to measure accuracy after every epoch.")
+@click.option("--seed", default=DEFAULT_RECIPE.seed, show_default=True, type=int,
+              help="Seed of the split, the initial weights, the order of the images and the augmentation.")
+@click.option("--resolution", type=int, help=RESOLUTION_HELP)
+@click.option("--device", help="cpu, cuda, cuda:N, mps or auto [default: $NASX_DEVICE, else cpu].")
+@click.option("--threads", type=int, help="Torch threads [default: torch's; --resume keeps the run's].")
+@click.option("--out", required=True, type=click.Path(), help="Folder of the checkpoint (every epoch) and train.json.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option("-o", "options", multiple=True, metavar="[SPACE.]NAME=VALUE",
+              help="Space option, e.g. -o darts.channels=16 (repeatable).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no line per epoch.")
+@click.pass_context
+def train_command(ctx: click.Context, quiet: bool, **args) -> None:
+    """Train one architecture on your own images for a few epochs, to confirm that it learns and to compare
+    candidates by their held-out accuracy. A short fixed recipe (SGD with momentum, cosine learning rate, random
+    crops and flips), not a training framework: train the final network with your own code (nasx export)."""
+    from nasx.api import train
+    from nasx_cli.report import print_training
+
+    epochs = args["epochs"]
+
+    def report(record: dict) -> None:
+        if not quiet:
+            held_out = "n/a" if record["val_accuracy"] is None else f"{record['val_accuracy']:.1f} %"
+            click.echo(f"epoch {record['epoch']}/{epochs}: train loss {record['train_loss']:.4f}, train accuracy "
+                       f"{record['train_accuracy']:.1f} %, validation accuracy {held_out} "
+                       f"({record['seconds']:.1f} s)", err=True)
+
+    result = train(**args, progress=not quiet, on_epoch=report, plugins=get_plugins(ctx))
+    print_training(result.to_dict())
+    click.echo(f"wrote {result.out / 'train.json'}", err=True)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -28,6 +28,9 @@ def print_result(result: dict[str, Any]) -> None:
         table.add_row(f"score {name}", "non-finite" if value is None else f"{value:.6g}")
     fitness = result["fitness"]
     table.add_row(f"fitness ({result['combiner']})", "non-finite" if fitness is None else f"{fitness:.4f}")
+    if result.get("data") is not None:
+        shape = "x".join(map(str, result["input_shape"][1:]))
+        table.add_row("data", f"{result['data']} ({result['num_classes']} classes, {shape} images)")
     table.add_row("FLOPs", f"{result['flops_m']:.2f} M")
     table.add_row("params", f"{result['params_m']:.4f} M")
     table.add_row("architectures scored", str(result["evaluated"]))
@@ -118,3 +121,26 @@ def print_summary(summary: list[dict[str, Any]]) -> None:
                       number(row["compute_seconds_mean"], 1), number(row["wall_seconds_mean"], 1),
                       number(row["evaluated_mean"], 0))
     wide_console().print(table)
+
+
+def print_training(record: dict[str, Any]) -> None:
+    """What ``nasx train`` did: one row per epoch and the final validation accuracy."""
+    from rich.table import Table
+
+    def percent(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.2f}"
+
+    shape = "x".join(map(str, record["input_shape"][1:]))
+    table = Table(title=f"nasx train: {record['space']} on {record['data']} ({record['num_classes']} classes, {shape}; "
+                        f"{record['train_images']} training and {record['val_images']} validation images)")
+    for header in ("epoch", "lr", "train loss", "train acc %", "val acc %", "seconds"):
+        table.add_column(header, justify="right")
+    for row in record["history"]:
+        table.add_row(str(row["epoch"]), f"{row['lr']:.4g}", f"{row['train_loss']:.4f}",
+                      percent(row["train_accuracy"]), percent(row["val_accuracy"]), f"{row['seconds']:.1f}")
+    console = wide_console()
+    console.print(table)
+    final = record["final_val_accuracy"]
+    console.print(f"final validation accuracy: {'n/a (no validation images)' if final is None else f'{final:.2f} %'} "
+                  f"({record['params']} parameters)", soft_wrap=True, highlight=False)
+    console.print(f"architecture: {record['arch']}", soft_wrap=True, highlight=False)

@@ -19,8 +19,8 @@ from nasx.interfaces import (
 __version__ = "0.1.0"
 
 #: the Python API (nasx.api), imported on first use so that ``import nasx`` stays cheap
-_API = ("run", "score", "iter_scores", "correlate", "experiment", "build", "export", "load_export", "RunResult",
-        "ExperimentResult", "ExportResult")
+_API = ("run", "score", "iter_scores", "correlate", "experiment", "build", "export", "load_export", "train",
+        "RunResult", "ExperimentResult", "ExportResult", "TrainResult")
 
 
 def __getattr__(name: str):
@@ -47,6 +47,7 @@ __all__ = [
     "RunResult",
     "Searcher",
     "Space",
+    "TrainResult",
     "__version__",
     "build",
     "correlate",
@@ -56,4 +57,5 @@ __all__ = [
     "load_export",
     "run",
     "score",
+    "train",
 ]

@@ -3,13 +3,14 @@ cache, the input batch and the evaluator."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence, Union
 
 from nasx.errors import NasxError
 from nasx.interfaces import BASE_OF_KIND, Component, Proxy, Space
 from nasx.options import check_all_used, option_table, options_for, parse_assignments
-from nasx.settings import CacheSpec, ComponentSpec, Execution, Inputs
+from nasx.settings import CacheSpec, ComponentSpec, Data, Execution, Inputs
 
 if TYPE_CHECKING:  # pragma: no cover
     from nasx.data import Batch
@@ -156,8 +157,10 @@ def components(
     proxies: Sequence[ComponentSpec],
     others: Mapping[str, Sequence[ComponentSpec]],
     options: Options,
+    data: Data | None = None,
 ) -> Built:
-    """The space (for ``dataset``, else its default), the proxies, and components of other kinds by kind."""
+    """The space (for ``dataset``, else its default; built for ``data``, the user's own images, when given), the
+    proxies, and components of other kinds by kind."""
     proxies = as_specs(proxies)
     if not proxies:
         raise NasxError("at least one proxy is needed (--proxy NAME)")
@@ -171,18 +174,28 @@ def components(
     other_resolved = {kind: [builder.resolve(kind, s) for s in specs] for kind, specs in others.items()}
     builder.check()
     return Built(
-        builder.space(space_resolved, dataset),
+        _space_for(builder, space_resolved, dataset, data),
         [builder.build(p) for p in proxy_resolved],
         {kind: [builder.build(r) for r in resolved] for kind, resolved in other_resolved.items()},
     )
 
 
-def space_only(plugins: "Plugins", space: ComponentSpec, dataset: str | None, options: Options) -> Space:
-    """The space alone, with its options (every option must be one of the space's)."""
+def space_only(plugins: "Plugins", space: ComponentSpec, dataset: str | None, options: Options,
+               data: Data | None = None) -> Space:
+    """The space alone, with its options (every option must be one of the space's), built for ``data`` when
+    given."""
     builder = ComponentBuilder(plugins, options)
     resolved = builder.resolve("space", space)
     builder.check()
-    return builder.space(resolved, dataset)
+    return _space_for(builder, resolved, dataset, data)
+
+
+def _space_for(builder: ComponentBuilder, resolved: type | Component, dataset: str | None,
+               data: Data | None) -> Space:
+    """The space for ``dataset``, or adapted to the user's own data (which names the task: no dataset then)."""
+    if data is None:
+        return builder.space(resolved, dataset)
+    return data.adapt(builder.space(resolved, None), dataset)
 
 
 def open_cache(cache: CacheSpec) -> "ScoreCache":
@@ -196,13 +209,16 @@ def open_cache(cache: CacheSpec) -> "ScoreCache":
     return ScoreCache(cache)
 
 
-def input_batch(space: Space, proxies: Sequence[Proxy], images: "str | Batch | None") -> "Batch | None":
-    """The images the proxies see: a file or folder, a ready Batch, or the synthetic batch; None when no proxy
-    needs data."""
+def input_batch(space: Space, proxies: Sequence[Proxy], images: "str | Batch | None",
+                data: Data | None = None) -> "Batch | None":
+    """The images the proxies see: a seeded class-balanced draw from the user's own data, a file or folder, a
+    ready Batch, or the synthetic batch; None when no proxy needs data."""
     from nasx.data import Batch, load_images, synthetic_batch
 
     if not any(p.needs_data for p in proxies):
         return None
+    if data is not None:
+        return own_data_batch(data, proxies)
     if isinstance(images, Batch):
         return images
     own = space.input_batch(images, SYNTHETIC_BATCH_SIZE)  # a space whose networks read no images
@@ -213,11 +229,25 @@ def input_batch(space: Space, proxies: Sequence[Proxy], images: "str | Batch | N
     return load_images(images, space.dataset)
 
 
+def own_data_batch(data: Data, proxies: Sequence[Proxy]) -> "Batch":
+    """As many images of the user's data as the proxies take (at least the synthetic batch's size, fewer when the
+    data has fewer), drawn class-balanced with the data's seed; a proxy that takes more than there are is a
+    one-line error."""
+    takes = [p.batch_size for p in proxies if p.needs_data]
+    batch = data.images.proxy_batch(max([SYNTHETIC_BATCH_SIZE, *takes]), data.seed)
+    for proxy in proxies:
+        if proxy.needs_data and proxy.batch_size > len(batch):
+            raise NasxError(f"proxy '{proxy.name}' takes {proxy.batch_size} images but {os.fspath(data.path)!r} "
+                            f"has only {len(batch)} readable ones: set -o {proxy.name}.batch_size={len(batch)} "
+                            "or less")
+    return batch
+
+
 def make_evaluator(space: Space, proxies: Sequence[Proxy], inputs: Inputs, device: str = "cpu",
                    executor: "Executor | None" = None) -> "Evaluator":
     from nasx.evaluator import Evaluator
 
-    batch = input_batch(space, proxies, inputs.images)
+    batch = input_batch(space, proxies, inputs.images, inputs.data)
     return Evaluator(space, proxies, batch, open_cache(inputs.cache), init=inputs.init, init_seed=inputs.init_seed,
                      device=device, executor=executor)
 

@@ -42,7 +42,8 @@ def correlate_command(
 
     chosen_proxies = expand_proxy_sets(plugins, proxies)
     combiners = as_specs(combiners) or ([chosen_proxies.combiner] if chosen_proxies.combiner else [])
-    built = components(plugins, space, dataset, chosen_proxies.proxies, {"combiner": combiners}, options)
+    built = components(plugins, space, dataset, chosen_proxies.proxies, {"combiner": combiners}, options,
+                       inputs.data)
     built_combiners = built.others["combiner"]
     if built_combiners and len(built.proxies) < 2:
         raise NasxError("combining needs at least two --proxy")

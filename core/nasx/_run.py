@@ -52,7 +52,7 @@ def run_search_command(
     chosen = expand_proxy_sets(plugins, proxies)
     combiner = combiner if combiner is not None else chosen.combiner or DEFAULT_COMBINER
     built = components(plugins, space, dataset, chosen.proxies, {"combiner": [combiner], "searcher": [search]},
-                       options)
+                       options, inputs.data)
     (built_combiner,), (searcher,) = built.others["combiner"], built.others["searcher"]
     constraints = limits.constraints(plugins)
     oracle, no_truth = inputs.ground_truth(built.space)
@@ -80,6 +80,8 @@ def run_search_command(
         constraints=limits.as_dict(), options=built.options(),
         input=scorer.batch.identity if scorer.batch is not None else None,
         init=inputs.init_record(), device=scorer.device, executor=executor_description,
+        num_classes=built.space.num_classes, input_shape=list(built.space.input_shape),
+        **(inputs.data.record() if inputs.data is not None else {}),
         ground_truth=oracle.source if oracle is not None else None,
         warnings=never_finite(found.history, [p.name for p in built.proxies]),
         history=[evaluation_record(e) for e in found.history],

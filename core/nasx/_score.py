@@ -57,7 +57,8 @@ def iter_score_records(
     options: Options,
     progress: bool,
 ) -> Iterator[dict]:
-    built = components(plugins, space, dataset, expand_proxy_sets(plugins, proxies).proxies, {}, options)
+    built = components(plugins, space, dataset, expand_proxy_sets(plugins, proxies).proxies, {}, options,
+                       inputs.data)
     if all_archs:
         if archs:
             raise NasxError("give architectures or --all, not both")

@@ -26,14 +26,15 @@ from nasx._run import DEFAULT_MAX_EVALS, budget_or_default
 from nasx.experiments import DEFAULT_SPACE, ExperimentResult
 from nasx.exporting import ExportResult
 from nasx.records import RunResult
-from nasx.settings import DEFAULT_EXECUTOR, CacheSpec, ComponentSpec, Execution, Inputs, Limits
+from nasx.settings import DEFAULT_EXECUTOR, CacheSpec, ComponentSpec, Data, Execution, Inputs, Limits
+from nasx.training import DEFAULT_RECIPE, TrainResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from nasx.data import Batch
     from nasx.plugins import Plugins
 
-__all__ = ["run", "iter_scores", "score", "correlate", "experiment", "build", "export", "load_export",
-           "RunResult", "ExperimentResult", "ExportResult", "DEFAULT_MAX_EVALS"]
+__all__ = ["run", "iter_scores", "score", "correlate", "experiment", "build", "export", "load_export", "train",
+           "RunResult", "ExperimentResult", "ExportResult", "TrainResult", "DEFAULT_MAX_EVALS"]
 
 DEFAULT_SEARCH = "freerea"
 
@@ -52,6 +53,9 @@ def run(
     max_params: float | None = None,
     data_dir: str | os.PathLike | None = None,
     images: str | os.PathLike | Batch | None = None,
+    data: str | os.PathLike | Data | None = None,
+    resolution: int | None = None,
+    data_seed: int | None = None,
     init: str = "kaiming",
     init_seed: int = 0,
     cache: CacheSpec = None,
@@ -73,14 +77,17 @@ def run(
     ``progress`` shows a bar on a terminal's stderr. ``device``: cpu (default, or ``$NASX_DEVICE``), cuda,
     cuda:N, mps or auto. ``executor``: serial (default), process (``workers`` local processes) or dask
     (``scheduler`` address, else a local cluster of ``workers``); ``threads``: torch threads per worker. The same
-    seed gives the same result with any executor.
+    seed gives the same result with any executor. ``data``: your own labelled images (a folder with one sub-folder
+    per class, an .npz, or a CIFAR folder; no ``dataset`` then), read at ``resolution`` x ``resolution`` when given;
+    the proxies see a class-balanced batch drawn from them with ``data_seed``.
     """
     from nasx._run import run_search_command
 
     return run_search_command(
         plugins_or_default(plugins), space, dataset, proxies, combiner, search, seed,
         budget_or_default(max_evals, max_time, max_wall), Limits(max_flops, max_params),
-        Inputs(data_dir, images, init, init_seed, cache), Execution(device, executor, workers, threads, scheduler),
+        Inputs(data_dir, images, init, init_seed, cache, Data.given(data, resolution, data_seed)),
+        Execution(device, executor, workers, threads, scheduler),
         options, out, progress)
 
 
@@ -92,6 +99,9 @@ def iter_scores(
     all_archs: bool = False,
     data_dir: str | os.PathLike | None = None,
     images: str | os.PathLike | Batch | None = None,
+    data: str | os.PathLike | Data | None = None,
+    resolution: int | None = None,
+    data_seed: int | None = None,
     init: str = "kaiming",
     init_seed: int = 0,
     cache: CacheSpec = None,
@@ -111,7 +121,7 @@ def iter_scores(
 
     return iter_score_records(
         plugins_or_default(plugins), [archs] if isinstance(archs, str) else list(archs), all_archs, space, dataset,
-        proxies, Inputs(data_dir, images, init, init_seed, cache),
+        proxies, Inputs(data_dir, images, init, init_seed, cache, Data.given(data, resolution, data_seed)),
         Execution(device, executor, workers, threads, scheduler), options, progress)
 
 
@@ -132,6 +142,9 @@ def correlate(
     cells: str | None = None,
     data_dir: str | os.PathLike | None = None,
     images: str | os.PathLike | Batch | None = None,
+    data: str | os.PathLike | Data | None = None,
+    resolution: int | None = None,
+    data_seed: int | None = None,
     init: str = "kaiming",
     init_seed: int = 0,
     cache: CacheSpec = None,
@@ -154,7 +167,8 @@ def correlate(
 
     return correlate_command(
         plugins_or_default(plugins), space, dataset, proxies, combiners, sample, seed, bootstrap, cells,
-        Inputs(data_dir, images, init, init_seed, cache), Execution(device, executor, workers, threads, scheduler),
+        Inputs(data_dir, images, init, init_seed, cache, Data.given(data, resolution, data_seed)),
+        Execution(device, executor, workers, threads, scheduler),
         options, [out] if isinstance(out, (str, os.PathLike)) else list(out), plot, progress)
 
 
@@ -173,6 +187,9 @@ def experiment(
     constraints: Any = (),
     data_dir: str | os.PathLike | None = None,
     images: str | os.PathLike | Mapping[str, str] | None = None,
+    data: str | os.PathLike | Data | None = None,
+    resolution: int | None = None,
+    data_seed: int | None = None,
     init: str | None = None,
     init_seed: int | None = None,
     cache: CacheSpec = None,
@@ -198,14 +215,16 @@ def experiment(
     ``"max_flops=100,max_params=0.8"``, ``{}`` or ``"none"``. With ``out``, each finished run is appended to
     ``out/runs.jsonl`` and ``out/runs.csv`` as it finishes, and ``summary.csv`` and ``experiment.json`` are written
     at the end; ``resume=True`` skips the runs recorded there as finished. A run that raises is recorded as failed
-    with its error (``on_failure(row)`` is called) and the grid goes on.
+    with its error (``on_failure(row)`` is called) and the grid goes on. ``data`` (with ``resolution``,
+    ``data_seed``): every run searches for your own images instead of datasets.
     """
     from nasx.experiments import experiment_command, merge_grid
 
     spec = merge_grid(grid, space=space, datasets=datasets, searches=searches, proxies=proxies, combiner=combiner,
                       seeds=seeds, max_evals=max_evals, max_time=max_time, max_wall=max_wall,
                       constraints=constraints, images=images, options=options)
-    return experiment_command(plugins_or_default(plugins), spec, data_dir, init, init_seed, cache,
+    return experiment_command(plugins_or_default(plugins), spec, data_dir, Data.given(data, resolution, data_seed),
+                              init, init_seed, cache,
                               Execution(device, executor, workers, threads, scheduler), out, resume, plot,
                               progress, on_failure)
 
@@ -217,16 +236,19 @@ def build(
     options: Options = None,
     init: str = "pytorch",
     init_seed: int = 0,
+    data: str | os.PathLike | Data | None = None,
+    resolution: int | None = None,
     plugins: "Plugins | None" = None,
 ):
     """The untrained torch network of an architecture string: the network a practitioner trains (the space's
     ``build_for_training``, e.g. DARTS's 20-cell network for ``darts``), with initial weights drawn reproducibly
     (``init="pytorch"``: each layer's own initialisation; ``"kaiming"``: as for the proxies) from ``init_seed``.
-    ``options`` are the space's (``{"channels": 16}``). This is what ``export`` writes and its ``constructor``
-    calls."""
+    ``options`` are the space's (``{"channels": 16}``); ``data`` builds it for your own images (their classes and
+    size, read at ``resolution`` when given). This is what ``export`` writes and its ``constructor`` calls."""
     from nasx.exporting import build_network
 
-    return build_network(plugins_or_default(plugins), arch, space, dataset, options, init, init_seed)
+    return build_network(plugins_or_default(plugins), arch, space, dataset, options, init, init_seed,
+                         Data.given(data, resolution))
 
 
 def export(
@@ -237,15 +259,19 @@ def export(
     options: Options = None,
     init: str = "pytorch",
     init_seed: int = 0,
+    data: str | os.PathLike | Data | None = None,
+    resolution: int | None = None,
     plugins: "Plugins | None" = None,
 ) -> ExportResult:
     """Write the untrained network of ``arch`` (as ``build`` gives it) to ``out`` with what rebuilds it, so that it
     can be trained elsewhere (the file's layout: :mod:`nasx.exporting`). ``load_export(out)`` gives the network
     back. A state dict is written, not TorchScript: the NATS-Bench networks cannot be scripted, and a traced
-    network fixes BatchNorm's training or evaluation mode, so it could not be trained."""
+    network fixes BatchNorm's training or evaluation mode, so it could not be trained. ``data``: the network for
+    your own images (their classes and size, read at ``resolution`` when given)."""
     from nasx.exporting import write_export
 
-    return write_export(plugins_or_default(plugins), arch, space, dataset, out, options, init, init_seed)
+    return write_export(plugins_or_default(plugins), arch, space, dataset, out, options, init, init_seed,
+                        Data.given(data, resolution))
 
 
 def load_export(path: str | os.PathLike, plugins: "Plugins | None" = None):
@@ -253,3 +279,40 @@ def load_export(path: str | os.PathLike, plugins: "Plugins | None" = None):
     from nasx.exporting import read_export
 
     return read_export(plugins_or_default(plugins), path)
+
+
+def train(
+    data: str | os.PathLike | Data | None = None,
+    arch: str | None = None,
+    from_results: str | os.PathLike | None = None,
+    space: ComponentSpec | None = None,
+    options: Options = None,
+    out: str | os.PathLike | None = None,
+    epochs: int = DEFAULT_RECIPE.epochs,
+    batch_size: int = DEFAULT_RECIPE.batch_size,
+    lr: float = DEFAULT_RECIPE.lr,
+    weight_decay: float = DEFAULT_RECIPE.weight_decay,
+    label_smoothing: float = DEFAULT_RECIPE.label_smoothing,
+    val_fraction: float = DEFAULT_RECIPE.val_fraction,
+    seed: int = DEFAULT_RECIPE.seed,
+    resolution: int | None = None,
+    device: str | None = None,
+    threads: int | None = None,
+    resume: bool = False,
+    progress: bool = False,
+    on_epoch=None,
+    plugins: "Plugins | None" = None,
+) -> TrainResult:
+    """Train one architecture on your own images for a few epochs, to confirm that it learns on them and to compare
+    candidates: a short recipe, not a training framework (see :mod:`nasx.training`). ``arch`` (with ``space``,
+    default nats-tss, and the space's ``options``), or ``from_results``: a ``nasx run`` result whose space, space
+    options and best architecture are taken (and its data and resolution, unless given). ``out``: the folder of the
+    per-epoch checkpoint and ``train.json``; ``resume=True`` continues the run there. ``on_epoch(record)`` is called
+    after each epoch's checkpoint is written. Returns a ``TrainResult``; the same seed gives the same run on the
+    CPU (with the same ``threads``)."""
+    from nasx.training import Recipe, train_command
+
+    recipe = Recipe(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                    label_smoothing=label_smoothing, val_fraction=val_fraction, seed=seed)
+    return train_command(plugins_or_default(plugins), data, resolution, arch, from_results, space, options, recipe,
+                         device, threads, out, resume, progress, on_epoch)

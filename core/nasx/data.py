@@ -130,27 +130,53 @@ def _normalise(pixels: np.ndarray, labels: np.ndarray, dataset: str, identity: s
 
     if dataset not in NORMALISATION:
         raise NasxError(f"no normalisation known for dataset {dataset!r}")
-    mean, std = (np.asarray(v, dtype=np.float32).reshape(1, 3, 1, 1) for v in NORMALISATION[dataset])
+    return Batch(normalised(pixels, *NORMALISATION[dataset]), torch.as_tensor(labels, dtype=torch.long), identity)
+
+
+def normalised(pixels: np.ndarray, mean, std) -> "torch.Tensor":
+    """uint8 (N, H, W, 3) images as a float32 (N, 3, H, W) tensor, scaled to 0..1 and normalised per channel."""
+    import torch
+
+    mean, std = (np.asarray(v, dtype=np.float32).reshape(1, 3, 1, 1) for v in (mean, std))
     images = (pixels.transpose(0, 3, 1, 2).astype(np.float32) / 255.0 - mean) / std
-    return Batch(torch.from_numpy(np.ascontiguousarray(images)), torch.as_tensor(labels, dtype=torch.long), identity)
+    return torch.from_numpy(np.ascontiguousarray(images))
+
+
+#: torchvision's CIFAR python folders: folder name, training files, test file, label key, metadata file and key
+CIFAR_LAYOUTS = (
+    ("cifar-10-batches-py", tuple(f"data_batch_{i}" for i in range(1, 6)), "test_batch", b"labels",
+     "batches.meta", b"label_names"),
+    ("cifar-100-python", ("train",), "test", b"fine_labels", "meta", b"fine_label_names"),
+)
+
+
+def cifar_layout(path: Path) -> tuple[Path, tuple] | None:
+    """(the CIFAR folder, its layout) when ``path`` is a torchvision CIFAR python folder or holds one, else None."""
+    for layout in CIFAR_LAYOUTS:
+        folder_name, train_files, test_file = layout[:3]
+        for folder in (path / folder_name, path):
+            if any((folder / name).is_file() for name in (*train_files, test_file)):
+                return folder, layout
+    return None
+
+
+def read_cifar_batch(file: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels (N, 32, 32, 3) uint8 and labels of one CIFAR python batch file (a pickle: read whole)."""
+    try:
+        with open(file, "rb") as handle:
+            record: dict[bytes, Any] = pickle.load(handle, encoding="bytes")
+        pixels = np.asarray(record[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        return pixels, np.asarray(record[label_key], dtype=np.int64)
+    except Exception as exc:  # a truncated or foreign pickle
+        raise NasxError(f"cannot read CIFAR images from {str(file)!r} ({type(exc).__name__}: {exc}); "
+                        "expected torchvision's CIFAR python batches") from None
 
 
 def _read_cifar_folder(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Test images of a torchvision CIFAR-10 (``cifar-10-batches-py``) or CIFAR-100 (``cifar-100-python``) folder."""
-    candidates = [
-        (path / "cifar-10-batches-py" / "test_batch", b"labels"),
-        (path / "test_batch", b"labels"),
-        (path / "cifar-100-python" / "test", b"fine_labels"),
-        (path / "test", b"fine_labels"),
-    ]
-    for file, label_key in candidates:
-        if file.is_file():
-            try:
-                with open(file, "rb") as handle:
-                    record: dict[bytes, Any] = pickle.load(handle, encoding="bytes")
-                pixels = np.asarray(record[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-                return pixels, np.asarray(record[label_key], dtype=np.int64)
-            except Exception as exc:  # a truncated or foreign pickle
-                raise NasxError(f"cannot read CIFAR images from {str(file)!r} ({type(exc).__name__}: {exc}); "
-                                "expected torchvision's CIFAR test batch") from None
+    found = cifar_layout(path)
+    if found is not None:
+        folder, (_, _, test_file, label_key, _, _) = found
+        if (folder / test_file).is_file():
+            return read_cifar_batch(folder / test_file, label_key)
     raise NasxError(f"{path} holds no CIFAR test batch (cifar-10-batches-py/test_batch or cifar-100-python/test)")

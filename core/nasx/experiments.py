@@ -14,7 +14,7 @@ from nasx._build import DEFAULT_COMBINER, Options, Running, expand_proxy_sets, o
 from nasx._run import budget_or_default, run_search_command
 from nasx.errors import NasxError
 from nasx.options import applicable, check_all_used, option_table, parse_assignments
-from nasx.settings import Execution, Inputs, Limits
+from nasx.settings import Data, Execution, Inputs, Limits
 
 if TYPE_CHECKING:  # pragma: no cover
     from nasx.plugins import Plugins
@@ -42,6 +42,7 @@ def experiment_command(
     plugins: "Plugins",
     spec: dict[str, Any],
     data_dir: str | os.PathLike | None,
+    data: Data | None,
     init: str | None,
     init_seed: int | None,
     cache: Any,
@@ -55,7 +56,10 @@ def experiment_command(
     from nasx import grid as grids
     from nasx.progress import ProgressBar
 
-    if spec.get("space") and not spec.get("datasets"):
+    if data is not None:  # own data names the task: every run searches for it
+        data.check_alone(dataset=(spec.get("datasets") or [None])[0], images=spec.get("images"))
+        spec["datasets"] = [data.images.task.name]
+    elif spec.get("space") and not spec.get("datasets"):
         spec["datasets"] = [plugins.get("space", spec["space"]).dataset_or_default(None)]
     runs = grids.expand(spec)
     for dataset in spec["datasets"]:
@@ -81,7 +85,9 @@ def experiment_command(
         entry["run_key"] = grids.run_key({
             "space": spec["space"], "init": init, "init_seed": init_seed,
             **{k: entry[k] for k in ("dataset", "label", "search", "proxies", "combiner", "run_options",
-                                     "constraints", "budget", "seed", "images")}})
+                                     "constraints", "budget", "seed", "images")},
+            # the dataset names own data by content and resolution; its batch also depends on the seed
+            **({"data_seed": data.seed} if data is not None else {})})
 
     log = grids.RunLog(out, resume) if out is not None else None
     done = log.done() if log is not None else set()
@@ -94,7 +100,8 @@ def experiment_command(
                 continue
             bar.update(number - 1, f"run {number}/{len(runs)}: {entry['dataset']} {entry['label']} "
                                    f"seed {entry['seed']}")
-            inputs = Inputs(data_dir=data_dir, images=entry["images"], init=init, init_seed=init_seed, cache=cache)
+            inputs = Inputs(data_dir=data_dir, images=entry["images"], init=init, init_seed=init_seed, cache=cache,
+                            data=data)
             row = _experiment_run(plugins, spec["space"], entry, inputs, shared)
             fresh.append(row)
             if log is not None:
@@ -134,9 +141,10 @@ def _experiment_run(plugins: "Plugins", space: str, entry: dict[str, Any], input
         "optimum_accuracy": None, "regret": None, "evaluated": None, "compute_seconds": None, "wall_seconds": None,
         "stop_reason": None, "error": None, "run_key": entry["run_key"],
     }
+    dataset = entry["dataset"] if inputs.data is None else None  # own data names the task itself
     try:
         found = run_search_command(
-            plugins, space, entry["dataset"], entry["proxies"], entry["combiner"], entry["search"], entry["seed"],
+            plugins, space, dataset, entry["proxies"], entry["combiner"], entry["search"], entry["seed"],
             budget_or_default(**entry["budget"]), Limits(**entry["constraints"]), inputs, execution, entry["run_options"],
             out=None, progress=False)
     except Exception as exc:  # one failed run must not lose the grid; KeyboardInterrupt still stops it

@@ -4,7 +4,9 @@ The file ``export`` writes is ``torch.save`` of a dict of plain data (it loads w
 weights_only=True)``): ``format`` ("nasx-export"), ``format_version``, ``nasx_version``, ``space``,
 ``space_version``, ``dataset``, ``arch`` (the canonical string), ``options`` (all of the space's), ``init``,
 ``input_shape``, ``num_classes``, ``params``, ``constructor`` (a Python call of ``nasx.build`` that rebuilds the
-same network with the same initial weights) and ``state_dict``.
+same network with the same initial weights) and ``state_dict``; for a network built for a user's own data also
+``data`` (its path and resolution) and ``task`` (name, classes, input shape), from which ``load_export`` rebuilds
+the network without the data.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ import networkx as nx
 
 from nasx._build import Options, space_only
 from nasx.errors import NasxError
-from nasx.interfaces import Space
-from nasx.settings import ComponentSpec, check_int
+from nasx.interfaces import Space, Task
+from nasx.settings import ComponentSpec, Data, check_int
 
 if TYPE_CHECKING:  # pragma: no cover
     from nasx.plugins import Plugins
@@ -61,23 +63,26 @@ def trainable_network(built_space: Space, genotype: nx.DiGraph, init: str | None
 
 
 def build_network(plugins: "Plugins", arch: str, space: ComponentSpec, dataset: str | None, options: Options,
-                  init: str, init_seed: int):
-    built_space = space_only(plugins, space, dataset, options)
+                  init: str, init_seed: int, data: Data | None = None):
+    built_space = space_only(plugins, space, dataset, options, data)
     return trainable_network(built_space, built_space.decode(arch), init, init_seed)
 
 
 def write_export(plugins: "Plugins", arch: str, space: ComponentSpec, dataset: str | None,
-                 out: str | os.PathLike, options: Options, init: str, init_seed: int) -> ExportResult:
+                 out: str | os.PathLike, options: Options, init: str, init_seed: int,
+                 data: Data | None = None) -> ExportResult:
     import torch
 
     from nasx import __version__
 
-    built_space = space_only(plugins, space, dataset, options)
+    built_space = space_only(plugins, space, dataset, options, data)
     genotype = built_space.decode(arch)  # checked before anything is built
     network = trainable_network(built_space, genotype, init, init_seed)
     canonical = built_space.encode(genotype)
     space_options = dict(built_space.options)
-    constructor = (f"nasx.build({canonical!r}, space={built_space.name!r}, dataset={built_space.dataset!r}, "
+    where = (f"dataset={built_space.dataset!r}" if data is None else
+             f"data={os.path.abspath(data.path)!r}, resolution={data.resolution!r}")
+    constructor = (f"nasx.build({canonical!r}, space={built_space.name!r}, {where}, "
                    f"options={space_options!r}, init={init!r}, init_seed={init_seed!r})")
     params = sum(p.numel() for p in network.parameters())
     payload = {
@@ -96,6 +101,10 @@ def write_export(plugins: "Plugins", arch: str, space: ComponentSpec, dataset: s
         "constructor": constructor,
         "state_dict": network.state_dict(),
     }
+    if built_space.task is not None:
+        task = built_space.task
+        payload["task"] = {"name": task.name, "num_classes": task.num_classes, "input_shape": list(task.input_shape)}
+        payload["data"] = {"path": os.path.abspath(data.path), "resolution": data.resolution}
     path = Path(out)
     _save(path, lambda: torch.save(payload, path))
     return ExportResult(path, built_space.name, built_space.dataset, canonical, space_options,
@@ -130,7 +139,10 @@ def read_export(plugins: "Plugins", path: str | os.PathLike):
     if payload.get("format_version") != EXPORT_FORMAT_VERSION:
         raise NasxError(f"{os.fspath(path)!r} has export format {payload.get('format_version')}; this nasx reads "
                         f"format {EXPORT_FORMAT_VERSION}")
-    built_space = space_only(plugins, payload["space"], payload["dataset"], payload["options"])
+    task = payload.get("task")
+    built_space = space_only(plugins, payload["space"], None if task else payload["dataset"], payload["options"])
+    if task:  # built for a user's own data: rebuilt from its classes and input shape, without the data
+        built_space = built_space.for_data(Task(task["name"], task["num_classes"], tuple(task["input_shape"])))
     network = trainable_network(built_space, built_space.decode(payload["arch"]), None, 0)
     try:
         network.load_state_dict(payload["state_dict"])

@@ -91,6 +91,8 @@ class Space(Component, ABC):
     adapts_to_data: ClassVar[bool] = False
     #: the smallest input side its networks accept (their downsampling), checked against own data
     min_resolution: ClassVar[int] = 1
+    #: both input sides must be multiples of this (a network that halves the side twice without rounding: 4)
+    resolution_multiple: ClassVar[int] = 1
     #: the user's data the space is adapted to, or None for a benchmark dataset
     task: Task | None = None
 
@@ -121,11 +123,15 @@ class Space(Component, ABC):
         if not self.adapts_to_data:
             raise NasxError(f"space '{self.name}' cannot build its networks for other data: its networks are "
                             f"fixed to its benchmark's datasets ({', '.join(self.datasets)})")
-        side = min(task.input_shape[1:])
-        if side < self.min_resolution:
-            raise NasxError(f"images of {task.input_shape[1]}x{task.input_shape[2]} are too small for space "
-                            f"'{self.name}', whose networks need a side of at least {self.min_resolution} "
-                            "(use --resolution)")
+        height, width = task.input_shape[1:]
+        if min(height, width) < self.min_resolution:
+            raise NasxError(f"images of {height}x{width} are too small for space '{self.name}', whose networks need "
+                            f"a side of at least {self.min_resolution} (use --resolution)")
+        step = self.resolution_multiple
+        if height % step or width % step:
+            fitting = max(self.min_resolution, step * round(max(height, width) / step))
+            raise NasxError(f"images of {height}x{width} do not fit space '{self.name}', whose networks need sides "
+                            f"that are multiples of {step} (use --resolution, e.g. --resolution {fitting})")
         import copy
 
         adapted = copy.copy(self)

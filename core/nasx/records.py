@@ -55,6 +55,13 @@ class RunResult:
     init: dict[str, Any]
     device: str = "cpu"
     executor: str = "serial"
+    #: the networks' classes and (channels, height, width) input: the dataset's, or the user's own data's
+    num_classes: int | None = None
+    input_shape: list[int] | None = None
+    #: the user's own images (``--data``), the resolution they were read at and the seed of the proxies' batch
+    data: str | None = None
+    resolution: int | None = None
+    data_seed: int | None = None
     test_accuracy: float | None = None
     optimum_arch: str | None = None
     optimum_accuracy: float | None = None

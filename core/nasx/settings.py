@@ -3,7 +3,8 @@
 - ``Limits``: feasibility limits of the architectures (FLOPs, parameters);
 - ``Execution``: where and how scores are computed (device, executor, workers, threads, scheduler);
 - ``Inputs``: what the proxies see and what is known of the truth (data directory, images, initialisation,
-  score cache).
+  score cache, and the user's own ``Data``);
+- ``Data``: a user's own images (``--data``, ``--resolution``, ``--data-seed``), opened once.
 
 The search budget is :class:`nasx.search.Budget`. Nothing here imports torch.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Union
 
 from nasx.errors import NasxError
@@ -20,6 +22,8 @@ from nasx.interfaces import Component
 
 if TYPE_CHECKING:  # pragma: no cover
     from nasx.data import Batch
+    from nasx.datasets import ImageData
+    from nasx.interfaces import Space
     from nasx.plugins import Plugins
 
 #: a component given by name (an installed plugin), as a class, or as an instance
@@ -92,16 +96,77 @@ class Execution:
 
 
 @dataclass(frozen=True)
+class Data:
+    """A user's own labelled images (``--data PATH``: a folder with one sub-folder per class, an .npz, or a CIFAR
+    python folder; see :mod:`nasx.datasets`), read at ``resolution`` x ``resolution`` when it is given (else at
+    their own size), and the seed of the class-balanced batch the proxies see. The data names the task: the number
+    of classes and the input shape come from it, and spaces that adapt to data are built for it."""
+
+    path: str | os.PathLike
+    resolution: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.path, (str, os.PathLike)) or not os.fspath(self.path):
+            raise NasxError(f"--data must be a path, got {self.path!r}")
+        if self.resolution is not None:
+            check_int("--resolution", self.resolution, 1)
+        check_int("--data-seed", self.seed, 0)
+
+    @classmethod
+    def given(cls, path: "str | os.PathLike | Data | None", resolution: int | None = None,
+              seed: int | None = None) -> "Data | None":
+        """The Data of the API's ``data``/``resolution``/``data_seed`` keywords, or None without ``data``."""
+        if isinstance(path, Data):
+            if resolution is not None or seed is not None:
+                raise NasxError("give resolution and data_seed in the Data, not beside it")
+            return path
+        if path is None:
+            for option, value in (("--resolution", resolution), ("--data-seed", seed)):
+                if value is not None:
+                    raise NasxError(f"{option} applies to your own images: give --data PATH too")
+            return None
+        return cls(path, resolution, 0 if seed is None else seed)
+
+    @cached_property
+    def images(self) -> "ImageData":
+        """The images, listed once (:func:`nasx.datasets.open_images`)."""
+        from nasx.datasets import open_images
+
+        return open_images(self.path, self.resolution)
+
+    def check_alone(self, dataset: str | None = None, images: Any = None) -> None:
+        """Own data names the task and gives the proxies' batch: a dataset or input images beside it are errors."""
+        if dataset is not None:
+            raise NasxError(f"--dataset {dataset} and --data together: your data names the task (its classes and "
+                            "image size); leave out --dataset")
+        if images is not None:
+            raise NasxError("--images and --data together: with your own data the proxies see a batch drawn from it")
+
+    def adapt(self, space: "Space", dataset: str | None) -> "Space":
+        """``space`` built for these images: their classes and input shape (a one-line error for a space whose
+        networks are fixed to its benchmark, or images too small for it)."""
+        self.check_alone(dataset=dataset)
+        return space.for_data(self.images.task)
+
+    def record(self) -> dict[str, Any]:
+        """What results record of the data."""
+        return {"data": os.fspath(self.path), "resolution": self.resolution, "data_seed": self.seed}
+
+
+@dataclass(frozen=True)
 class Inputs:
     """What the proxies see and where the truth is: ``data_dir`` (benchmark tables; else ``$NASX_DATA``),
     ``images`` (a file, a folder, a ready Batch, or None for the synthetic batch), the weight initialisation
-    before every score and its seed, and the score cache."""
+    before every score and its seed, the score cache, and ``data``: the user's own images, which the space is
+    built for and the proxies' batch is drawn from."""
 
     data_dir: str | os.PathLike | None = None
     images: "str | os.PathLike | Batch | None" = None
     init: str = "kaiming"
     init_seed: int = 0
     cache: CacheSpec = None
+    data: Data | None = None
 
     def __post_init__(self) -> None:
         from nasx.evaluator import INIT_SCHEMES
@@ -109,6 +174,10 @@ class Inputs:
         if self.init not in INIT_SCHEMES:
             raise NasxError(f"unknown initialisation {self.init!r}; choose one of {', '.join(INIT_SCHEMES)}")
         check_int("--init-seed", self.init_seed)
+        if self.data is not None:
+            if not isinstance(self.data, Data):
+                raise NasxError(f"data must be a nasx.settings.Data, got {self.data!r}")
+            self.data.check_alone(images=self.images)
 
     def oracle(self, space):
         """The space's ground truth from the data directory, or None."""

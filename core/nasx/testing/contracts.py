@@ -15,7 +15,7 @@ import random
 
 from nasx.errors import InvalidGenotype, NasxError
 from nasx.evaluator import Evaluator
-from nasx.interfaces import EnumerableSpace, EvolvableSpace, Proxy, Space
+from nasx.interfaces import EnumerableSpace, EvolvableSpace, Proxy, Space, Task
 from nasx.search import Budget, SearchContext, run_search
 
 
@@ -37,7 +37,7 @@ class SpaceContract:
     network_samples = 3
 
     def test_is_a_space(self, space):
-        assert isinstance(space, Space) and space.name and space.dataset in space.datasets
+        assert isinstance(space, Space) and space.name and _dataset_is_known(space)
 
     def test_declares_well_typed_facts(self, space):
         shape = space.input_shape  # a property: a method here would give a bound method, not a tuple
@@ -46,7 +46,7 @@ class SpaceContract:
         assert _is_positive_int(space.num_classes), f"num_classes {space.num_classes!r} is not a positive int"
         assert isinstance(space.datasets, tuple) and all(isinstance(d, str) for d in space.datasets), (
             f"datasets {space.datasets!r} is not a tuple of names")
-        assert space.dataset in space.datasets
+        assert _dataset_is_known(space)
         assert isinstance(space.version, str) and space.version, "version must be a non-empty string"
         assert isinstance(space.default_dataset, str)
         assert not space.default_dataset or space.default_dataset in space.datasets, (
@@ -142,6 +142,44 @@ class SpaceContract:
             count = sum(p.numel() for p in network.parameters())
             # compared in whole parameters: exact up to the float rounding of a count given in millions
             assert abs(space.cost(genotype).params_m * 1e6 - count) < 0.5, (space.encode(genotype), count)
+
+    def test_adapts_to_data_or_refuses(self, space):
+        """A space with ``adapts_to_data`` builds, for a user's task, networks with its classes and (non-square)
+        input shape, whose parameters its cost counts when exact, and refuses images below ``min_resolution``;
+        the space it was adapted from is unchanged. Any other space refuses in one line."""
+        import pytest
+
+        step = space.resolution_multiple
+        side = step * -(-max(space.min_resolution, 1) // step)  # the smallest side it accepts
+        task = Task("contract-task", 7, (3, side, 2 * side))
+        if not space.adapts_to_data:
+            with pytest.raises(NasxError) as refused:
+                space.for_data(task)
+            assert "\n" not in str(refused.value)
+            return
+        before = (space.task, space.dataset, space.num_classes, space.input_shape)
+        adapted = space.for_data(task)
+        assert adapted.task == task and adapted.dataset == task.name
+        assert adapted.num_classes == 7 and adapted.input_shape == task.input_shape
+        assert (space.task, space.dataset, space.num_classes, space.input_shape) == before, (
+            "for_data must not change the space it adapts")
+        if space.min_resolution > 1:
+            with pytest.raises(NasxError):
+                space.for_data(Task("too-small", 7, (3, space.min_resolution - 1, 2 * side)))
+        for genotype, network in self.built_networks(adapted):
+            import torch
+
+            with torch.no_grad():
+                logits = network.eval()(torch.zeros(2, *task.input_shape))
+            assert tuple(logits.shape) == (2, 7), adapted.encode(genotype)
+            if adapted.cost_is_exact:
+                count = sum(p.numel() for p in network.parameters())
+                assert abs(adapted.cost(genotype).params_m * 1e6 - count) < 0.5, (adapted.encode(genotype), count)
+
+
+def _dataset_is_known(space: Space) -> bool:
+    """The space's dataset is one it declares, or the name of the user's task it was adapted to."""
+    return space.dataset in space.datasets or (space.task is not None and space.dataset == space.task.name)
 
 
 def _same_score(first: float, second: float) -> bool:

@@ -19,7 +19,8 @@ from typing import ClassVar
 
 import networkx as nx
 
-from nasx.interfaces import Cost, EvolvableSpace
+from nasx.errors import NasxError
+from nasx.interfaces import Cost, EvolvableSpace, Task
 from nasx.options import Check, positive
 from nasx_darts.genotype import (CELLS, CONCAT, NODES, OPS, Genes, format_genes, genes_to_graph, graph_to_genes,
                                  node_genes, parse_genes)
@@ -27,6 +28,8 @@ from nasx_darts.genotype import (CELLS, CONCAT, NODES, OPS, Genes, format_genes,
 #: classes per dataset; every dataset has 32x32 RGB images
 DATASETS = {"cifar10": 10, "cifar100": 100}
 INPUT_SIDE = 32
+#: the sides of the maps DARTS's CIFAR auxiliary head reads (pooled 5/3 to 2x2, then a 2x2 convolution to 1x1)
+AUXILIARY_SIDES = (8, 10)
 STEM_MULTIPLIER = 3
 VERSION = "1"  # bump when the networks or the genotype encoding change
 
@@ -46,6 +49,10 @@ class DartsSpace(EvolvableSpace):
                 "proxy_layers": 8}
     option_checks = {"channels": positive, "layers": at_least_three, "drop_path": below_one,
                      "proxy_channels": positive, "proxy_layers": at_least_three}
+    # own data: the two reduction cells halve the side with factorized reductions, which need even sides
+    adapts_to_data = True
+    min_resolution = 4
+    resolution_multiple = 4
 
     def __init__(self, dataset: str | None = None, **options) -> None:
         super().__init__(dataset, **options)
@@ -72,14 +79,26 @@ class DartsSpace(EvolvableSpace):
     def decode(self, text: str) -> nx.DiGraph:
         return self.from_genes(parse_genes(text))
 
-    # dataset facts -------------------------------------------------------------------------------
+    # dataset facts (the task's, for own data) ---------------------------------------------------------
     @property
     def num_classes(self) -> int:
-        return DATASETS[self.dataset]
+        return self.task.num_classes if self.task is not None else DATASETS[self.dataset]
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        return (3, INPUT_SIDE, INPUT_SIDE)
+        return self.task.input_shape if self.task is not None else (3, INPUT_SIDE, INPUT_SIDE)
+
+    def for_data(self, task: Task) -> "DartsSpace":
+        """Also checks that DARTS's auxiliary head (``auxiliary``), made for CIFAR's 8x8 maps, fits the images."""
+        adapted = super().for_data(task)
+        if self.options["auxiliary"]:
+            height, width = task.input_shape[1:]
+            if not all(AUXILIARY_SIDES[0] <= side // 4 <= AUXILIARY_SIDES[1] for side in (height, width)):
+                raise NasxError(f"-o darts.auxiliary=true: DARTS's auxiliary head reads maps of "
+                                f"{AUXILIARY_SIDES[0]} to {AUXILIARY_SIDES[1]} pixels a side (images of "
+                                f"{4 * AUXILIARY_SIDES[0]} to {4 * AUXILIARY_SIDES[1]}), not those of {height}x{width} "
+                                "images; leave it off or use --resolution 32")
+        return adapted
 
     # operators ----------------------------------------------------------------------------------
     def sample(self, rng: random.Random) -> nx.DiGraph:
@@ -127,7 +146,7 @@ class DartsSpace(EvolvableSpace):
         (k*k*Cin/groups*Cout*Hout*Wout) and of the classifier (in*out + out), as for NATS-Bench; pooling, BatchNorm
         and additions are not counted."""
         params, flops = network_cost(self.genes(genotype), self.options["channels"], self.options["layers"],
-                                     self.num_classes)
+                                     self.num_classes, self.input_shape[1:])
         return Cost(flops_m=flops / 1e6, params_m=params / 1e6)
 
     def build(self, genotype: nx.DiGraph):
@@ -185,12 +204,14 @@ def op_cost(op: str, channels: int, stride: int) -> tuple[int, int]:
 
 
 def network_cost(genes: Genes, channels: int, layers: int, num_classes: int,
-                 side: int = INPUT_SIDE) -> tuple[int, int]:
-    """(parameters, FLOPs) of the DARTS CIFAR network without its auxiliary head (see ``DartsSpace.cost``)."""
+                 shape: tuple[int, int] = (INPUT_SIDE, INPUT_SIDE)) -> tuple[int, int]:
+    """(parameters, FLOPs) of the DARTS CIFAR network without its auxiliary head (see ``DartsSpace.cost``) for
+    inputs of ``shape`` = (height, width)."""
     cell_of = dict(zip(CELLS, genes))
     stem = STEM_MULTIPLIER * channels
+    height, width = shape
     params = 3 * 9 * stem + 2 * stem
-    flops = 3 * 9 * stem * side * side
+    flops = 3 * 9 * stem * height * width
     c_prev_prev, c_prev, current = stem, stem, channels
     reductions = reduction_cells(layers)
     for index in range(layers):
@@ -201,14 +222,14 @@ def network_cost(genes: Genes, channels: int, layers: int, num_classes: int,
         # reduction of a twice larger input costs what a 1x1 convolution of this side costs)
         for c_in in (c_prev_prev, c_prev):
             params += c_in * current + 2 * current
-            flops += c_in * current * side * side
-        out_side = side // 2 if reduction else side
+            flops += c_in * current * height * width
+        out_height, out_width = (height // 2, width // 2) if reduction else (height, width)
         for node, pairs in zip(NODES, cell_of["reduce" if reduction else "normal"]):
             for source, op in pairs:
                 op_params, op_flops = op_cost(op, current, 2 if reduction and source < 2 else 1)
                 params += op_params
-                flops += op_flops * out_side * out_side
-        c_prev_prev, c_prev, side = c_prev, len(CONCAT) * current, out_side
+                flops += op_flops * out_height * out_width
+        c_prev_prev, c_prev, height, width = c_prev, len(CONCAT) * current, out_height, out_width
     params += c_prev * num_classes + num_classes
     flops += c_prev * num_classes + num_classes
     return params, flops

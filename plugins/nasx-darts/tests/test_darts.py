@@ -10,7 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nasx.errors import InvalidGenotype, NasxError
+from nasx.interfaces import Task
 from nasx.testing.contracts import SpaceContract
+from nasx.testing.counting import count_flops
 from nasx_darts.genotype import CELLS, NODES, OPS, check_cell, format_genes, parse_genes
 from nasx_darts.space import DartsSpace, network_cost
 
@@ -280,28 +282,6 @@ def test_cached_scores_depend_on_the_network_sizes():
 # networks and costs ------------------------------------------------------------------------------------------------
 
 
-def count_flops(network, input_shape):
-    """Multiply-adds of convolutions (per group) and linear layers, measured on a forward pass."""
-    total = 0
-
-    def conv(module, inputs, output):
-        nonlocal total
-        kernel = module.kernel_size[0] * module.kernel_size[1]
-        total += kernel * module.in_channels // module.groups * module.out_channels * output.shape[2] * output.shape[3]
-
-    def linear(module, inputs, output):
-        nonlocal total
-        total += module.in_features * module.out_features + module.out_features
-
-    handles = [m.register_forward_hook(conv if isinstance(m, torch.nn.Conv2d) else linear)
-               for m in network.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
-    with torch.no_grad():
-        network.eval()(torch.zeros(1, *input_shape))
-    for handle in handles:
-        handle.remove()
-    return total
-
-
 def darts_count(network):
     """What DARTS's utils.count_parameters_in_MB counts (times 1e6): every parameter whose name lacks
     "auxiliary" (quark0/darts cnn/utils.py, master)."""
@@ -403,3 +383,36 @@ def test_correlate_says_darts_has_no_ground_truth_instead_of_asking_for_data():
 
     with pytest.raises(NasxError, match="space 'darts' has no ground truth"):
         nasx.correlate(space="darts", proxies=["params"], sample=2)
+
+
+# own data: the space built for other classes and input sizes ---------------------------------------------------
+
+
+class TestAdaptedContract(SpaceContract):
+    samples = 5
+
+    @pytest.fixture
+    def space(self):
+        return DartsSpace(channels=8, layers=5, proxy_channels=4, proxy_layers=3).for_data(Task("photos", 37,
+                                                                                               (3, 24, 40)))
+
+
+@pytest.mark.parametrize("classes, shape", [(37, (3, 64, 64)), (10, (3, 24, 24)), (5, (3, 16, 40))])
+def test_adapted_cost_counts_the_built_network(classes, shape):
+    space = DartsSpace(channels=4, layers=3, proxy_channels=2, proxy_layers=3).for_data(Task("photos", classes, shape))
+    for genotype in [space.sample(random.Random(classes))]:  # one cell per shape, a different one each
+        network = space.build_for_training(genotype)
+        cost = space.cost(genotype)
+        assert round(cost.params_m * 1e6) == darts_count(network)
+        assert round(cost.flops_m * 1e6) == count_flops(network, shape)
+        assert space.build(genotype).eval()(torch.zeros(2, *shape)).shape == (2, classes)
+
+
+def test_the_auxiliary_head_takes_only_cifar_sized_images():
+    headed = DartsSpace(channels=4, layers=5, auxiliary=True)
+    network = headed.for_data(Task("photos", 5, (3, 40, 36))).build_for_training(headed.decode(DARTS_V2))
+    logits, auxiliary = network.train().forward_with_auxiliary(torch.zeros(2, 3, 40, 36))
+    assert logits.shape == auxiliary.shape == (2, 5)
+    with pytest.raises(NasxError, match="auxiliary head"):
+        headed.for_data(Task("photos", 5, (3, 64, 64)))
+    DartsSpace().for_data(Task("photos", 5, (3, 64, 64)))  # without the head, any size the reductions allow

@@ -31,6 +31,10 @@ class NatsSizeSpace(EvolvableSpace, EnumerableSpace):
     version = "1"  # bump when the networks or the genotype encoding change
     cost_is_exact = True  # cost() counts every parameter of build()
     defaults = {"benchmark_dir": ""}
+    # own data: the two stride-2 reduction blocks need sides divisible by 4 (their pooled shortcut rounds down)
+    adapts_to_data = True
+    min_resolution = 4
+    resolution_multiple = 4
 
     # genotype <-> channels ----------------------------------------------------------------------
     @staticmethod
@@ -63,13 +67,15 @@ class NatsSizeSpace(EvolvableSpace, EnumerableSpace):
             raise InvalidGenotype(f"malformed nats-sss architecture {text!r}: expected e.g. 8:16:24:32:64") from None
         return self.from_channels(channels)
 
-    # dataset facts -------------------------------------------------------------------------------
+    # dataset facts (the task's, for own data) ---------------------------------------------------------
     @property
     def num_classes(self) -> int:
-        return DATASETS[self.dataset][0]
+        return self.task.num_classes if self.task is not None else DATASETS[self.dataset][0]
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
+        if self.task is not None:
+            return self.task.input_shape
         side = DATASETS[self.dataset][1]
         return (3, side, side)
 
@@ -111,17 +117,17 @@ class NatsSizeSpace(EvolvableSpace, EnumerableSpace):
         """Parameters and FLOPs as NATS-Bench reports them, computed analytically (conv weights, BN affine, the
         classifier; FLOPs of convolutions and the classifier only), as for the topology space."""
         channels = self.channels(genotype)
-        classes, side = DATASETS[self.dataset]
+        classes, (_, height, image_width) = self.num_classes, self.input_shape
         genes = arch_to_genes(CELL)
         first = channels[0]
         params = 3 * 9 * first + 2 * first
-        flops = 3 * 9 * first * side * side
+        flops = 3 * 9 * first * height * image_width
         previous = first
         for block, width in enumerate(channels):
             if block % 2:  # residual reduction: 3x3 stride-2 and 3x3 ReLU-Conv-BN, AvgPool + 1x1 conv shortcut
-                side //= 2
+                height, image_width = height // 2, image_width // 2
                 params += 9 * previous * width + 2 * width + 9 * width * width + 2 * width + previous * width
-                flops += (9 * previous * width + 9 * width * width + previous * width) * side * side
+                flops += (9 * previous * width + 9 * width * width + previous * width) * height * image_width
             else:
                 for (u, _), op in zip(EDGES, genes):
                     c_in = previous if u == 0 else width
@@ -132,7 +138,7 @@ class NatsSizeSpace(EvolvableSpace, EnumerableSpace):
                         kernel = 1  # 1x1 ReLU-Conv-BN before the pooling
                     if kernel:
                         params += kernel * c_in * width + 2 * width
-                        flops += kernel * c_in * width * side * side
+                        flops += kernel * c_in * width * height * image_width
             previous = width
         params += 2 * previous + previous * classes + classes
         flops += previous * classes + classes

@@ -79,6 +79,10 @@ class NatsTopologySpace(EvolvableSpace, EnumerableSpace):
     version = "1"  # bump when the networks or the genotype encoding change
     cost_is_exact = True  # cost() counts every parameter of build()
     defaults = {"benchmark_dir": ""}
+    # own data: the two stride-2 reduction blocks need sides divisible by 4 (their pooled shortcut rounds down)
+    adapts_to_data = True
+    min_resolution = 4
+    resolution_multiple = 4
     subsets: ClassVar[dict[str, str]] = {
         # GRAF's NB201 features cover these cells, and the VKDNW paper's NB201 table is measured on them
         "no-dead-edges": "the 9445 cells in which every operation lies on an input -> output path",
@@ -106,13 +110,15 @@ class NatsTopologySpace(EvolvableSpace, EnumerableSpace):
     def decode(self, text: str) -> nx.DiGraph:
         return self.from_genes(arch_to_genes(text))
 
-    # dataset facts -------------------------------------------------------------------------------
+    # dataset facts (the task's, for own data) ---------------------------------------------------------
     @property
     def num_classes(self) -> int:
-        return DATASETS[self.dataset][0]
+        return self.task.num_classes if self.task is not None else DATASETS[self.dataset][0]
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
+        if self.task is not None:
+            return self.task.input_shape
         side = DATASETS[self.dataset][1]
         return (3, side, side)
 
@@ -162,19 +168,19 @@ class NatsTopologySpace(EvolvableSpace, EnumerableSpace):
         genes = self.genes(genotype)
         n1x1 = genes.count("nor_conv_1x1")
         n3x3 = genes.count("nor_conv_3x3")
-        classes, side = DATASETS[self.dataset]
+        classes, (_, height, width) = self.num_classes, self.input_shape
         c0 = STAGE_CHANNELS[0]
         params = 3 * 9 * c0 + 2 * c0  # stem conv + BN
-        flops = 3 * 9 * c0 * side * side
+        flops = 3 * 9 * c0 * height * width
         previous = c0
         for stage, channels in enumerate(STAGE_CHANNELS):
             if stage:  # residual reduction block: two 3x3 ReLU-Conv-BN (first strided) and a 1x1 shortcut
-                side //= 2
+                height, width = height // 2, width // 2
                 params += 9 * previous * channels + 2 * channels + 9 * channels * channels + 2 * channels
                 params += previous * channels
-                flops += (9 * previous * channels + 9 * channels * channels + previous * channels) * side * side
+                flops += (9 * previous * channels + 9 * channels * channels + previous * channels) * height * width
             cell_params = n1x1 * (channels * channels + 2 * channels) + n3x3 * (9 * channels * channels + 2 * channels)
-            cell_flops = (n1x1 + 9 * n3x3) * channels * channels * side * side
+            cell_flops = (n1x1 + 9 * n3x3) * channels * channels * height * width
             params += CELLS_PER_STAGE * cell_params
             flops += CELLS_PER_STAGE * cell_flops
             previous = channels

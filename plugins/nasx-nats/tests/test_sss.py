@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nasx.errors import InvalidGenotype, NasxError
+from nasx.interfaces import Task
 from nasx.testing.contracts import SpaceContract
 from nasx_nats.sss import CHANNELS, NUM_BLOCKS, NatsSizeSpace
 
@@ -142,3 +143,30 @@ def test_no_official_files_means_no_ground_truth(data_dir, tmp_path):
 
 def test_skip_proxy_sees_the_fixed_cells_skip(sss):
     assert sss.skip_edges(sss.sample(random.Random(0))) == [(0, 3)]
+
+
+# own data: the space built for other classes and input sizes ---------------------------------------------------
+
+
+class TestAdaptedContract(SpaceContract):
+    samples = 5
+
+    @pytest.fixture
+    def space(self, sss):
+        return sss.for_data(Task("photos", 37, (3, 24, 40)))
+
+
+@pytest.mark.parametrize("classes, shape", [(37, (3, 64, 64)), (10, (3, 24, 24)), (5, (3, 16, 40))])
+def test_adapted_cost_counts_the_built_network(sss, classes, shape):
+    import torch
+
+    from nasx.testing.counting import count_flops, count_params
+
+    adapted = sss.for_data(Task("photos", classes, shape))
+    rng = random.Random(classes)
+    for genotype in [adapted.sample(rng) for _ in range(3)]:
+        network = adapted.build(genotype)
+        cost = adapted.cost(genotype)
+        assert round(cost.params_m * 1e6) == count_params(network)
+        assert round(cost.flops_m * 1e6) == count_flops(network, shape)
+        assert network.eval()(torch.zeros(2, *shape)).shape == (2, classes)

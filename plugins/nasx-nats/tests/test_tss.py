@@ -7,8 +7,10 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nasx.errors import InvalidGenotype
+from nasx.errors import InvalidGenotype, NasxError
+from nasx.interfaces import Task
 from nasx.testing.contracts import SpaceContract
+from nasx.testing.counting import count_flops, count_params
 import nasx
 from nasx_nats.tss import EDGES, OPS, NatsTopologySpace, arch_to_genes, dead_edges, genes_to_arch
 
@@ -113,31 +115,6 @@ def test_cost_equals_the_benchmark_for_every_architecture(dataset, table):
         cost = space.cost(space.decode(row["arch"]))
         assert round(cost.params_m, 6) == pytest.approx(float(row[f"{dataset}_params_M"]), abs=1e-9), row["arch"]
         assert round(cost.flops_m, 6) == pytest.approx(float(row[f"{dataset}_flops_M"]), abs=1e-9), row["arch"]
-
-
-def count_flops(network, input_shape):
-    """FLOPs by the NATS definition, measured on the built network: conv and linear layers only."""
-    total = 0
-
-    def conv(module, inputs, output):
-        nonlocal total
-        kernel = module.kernel_size[0] * module.kernel_size[1]
-        total += kernel * module.in_channels * module.out_channels * output.shape[2] * output.shape[3]
-
-    def linear(module, inputs, output):
-        nonlocal total
-        total += module.in_features * module.out_features + module.out_features
-
-    handles = [
-        m.register_forward_hook(conv if isinstance(m, torch.nn.Conv2d) else linear)
-        for m in network.modules()
-        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))
-    ]
-    with torch.no_grad():
-        network.eval()(torch.zeros(1, *input_shape))
-    for handle in handles:
-        handle.remove()
-    return total
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
@@ -247,3 +224,44 @@ def test_flops_tau_on_cells_without_dead_edges_is_the_vkdnw_tables(dataset, publ
                             bootstrap=0, cache=False, data_dir=data_dir)
     assert record["sample"] == 9445 and record["cells"] == "no-dead-edges"
     assert record["results"][0]["kendall"] == pytest.approx(published, abs=0.003)
+
+
+# own data: the space built for other classes and input sizes ---------------------------------------------------
+
+#: (classes, input shape) of users' data the space is adapted to
+TASKS = ((37, (3, 64, 64)), (10, (3, 24, 24)), (5, (3, 16, 40)))
+
+
+class TestAdaptedContract(SpaceContract):
+    samples = 5
+
+    @pytest.fixture
+    def space(self, tss):
+        return tss.for_data(Task("photos", 37, (3, 24, 40)))
+
+
+@pytest.mark.parametrize("classes, shape", TASKS)
+def test_adapted_cost_counts_the_built_network(tss, classes, shape):
+    adapted = tss.for_data(Task("photos", classes, shape))
+    rng = random.Random(classes)
+    for genotype in [adapted.sample(rng) for _ in range(3)]:
+        network = adapted.build(genotype)
+        cost = adapted.cost(genotype)
+        assert round(cost.params_m * 1e6) == count_params(network)
+        assert round(cost.flops_m * 1e6) == count_flops(network, shape)
+        assert network.eval()(torch.zeros(2, *shape)).shape == (2, classes)
+
+
+def test_adapted_cost_is_the_benchmark_cost_for_the_benchmark_shape(tss):
+    """Adapted to CIFAR-100's classes and size, the cost is NATS-Bench's cifar100 cost."""
+    adapted = tss.for_data(Task("like-cifar100", 100, (3, 32, 32)))
+    cifar100 = NatsTopologySpace(dataset="cifar100")
+    for genotype in [tss.sample(random.Random(seed)) for seed in range(5)]:
+        assert adapted.cost(genotype) == cifar100.cost(genotype)
+
+
+@pytest.mark.parametrize("shape, message", [((3, 2, 32), "too small"), ((3, 30, 30), "multiples of 4"),
+                                             ((3, 32, 18), "multiples of 4")])
+def test_images_the_networks_cannot_take_are_refused(tss, shape, message):
+    with pytest.raises(NasxError, match=message):
+        tss.for_data(Task("photos", 3, shape))

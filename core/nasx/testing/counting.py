@@ -1,0 +1,35 @@
+"""Counts measured on a built network, to check a space's ``cost`` against (this module imports torch)."""
+
+from __future__ import annotations
+
+import torch
+
+
+def count_flops(network: torch.nn.Module, input_shape: tuple[int, int, int]) -> int:
+    """Multiply-adds of the convolutions (k*k*Cin/groups*Cout*Hout*Wout) and linear layers (in*out + out) of one
+    forward pass of a zero input of ``input_shape`` in evaluation mode: the FLOPs that NATS-Bench and DARTS count."""
+    total = 0
+
+    def conv(module, inputs, output):
+        nonlocal total
+        kernel = module.kernel_size[0] * module.kernel_size[1]
+        total += kernel * module.in_channels // module.groups * module.out_channels * output.shape[2] * output.shape[3]
+
+    def linear(module, inputs, output):
+        nonlocal total
+        total += module.in_features * module.out_features + module.out_features
+
+    handles = [m.register_forward_hook(conv if isinstance(m, torch.nn.Conv2d) else linear)
+               for m in network.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    try:
+        with torch.no_grad():
+            network.eval()(torch.zeros(1, *input_shape))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return total
+
+
+def count_params(network: torch.nn.Module) -> int:
+    """Every parameter of the network."""
+    return sum(p.numel() for p in network.parameters())
