@@ -61,10 +61,13 @@ class Task:
 
 @dataclass(frozen=True)
 class Cost:
-    """Cost of an architecture in the benchmark's units: FLOPs in millions, parameters in millions."""
+    """Cost of an architecture in the benchmark's units: FLOPs in millions, parameters in millions, and its
+    measured latency in milliseconds when a search measures one (None otherwise: latency is measured, not
+    computed, see :mod:`nasx.latency`)."""
 
     flops_m: float
     params_m: float
+    latency_ms: float | None = None
 
 
 class Space(Component, ABC):
@@ -297,6 +300,10 @@ class Constraint(Component, ABC):
     """Feasibility of an architecture, decided from its cost before any proxy is computed."""
 
     kind = "constraint"
+
+    #: True for a constraint on the measured latency (``cost.latency_ms``): a search measures a candidate's latency
+    #: only once every other constraint has passed it, and before any proxy scores it.
+    needs_latency: ClassVar[bool] = False
 
     @abstractmethod
     def is_feasible(self, cost: Cost) -> bool: ...
