@@ -210,6 +210,22 @@ class Space(Component, ABC):
         """Why ``proxy`` is not defined on this space's networks (a phrase), or None when it is."""
         return None
 
+    # a categorical encoding (optional): what black-box optimisers such as Optuna search through ----------------
+    def categorical(self) -> "list[tuple[str, tuple[Any, ...]]] | None":
+        """The space as categorical genes: (gene name, its choices) in a fixed order, each choice a str, int,
+        float or bool; or None (the default) for a space that declares no such encoding. Every genotype has one
+        set of values (``to_categorical``); values that make no valid genotype may exist (``from_categorical``
+        raises InvalidGenotype for them)."""
+        return None
+
+    def to_categorical(self, genotype: nx.DiGraph) -> dict[str, Any]:
+        """The genes' values of a genotype, by gene name (see ``categorical``)."""
+        raise NasxError(f"space '{self.name}' declares no categorical encoding")
+
+    def from_categorical(self, values: Mapping[str, Any]) -> nx.DiGraph:
+        """The genotype of the genes' values (see ``categorical``); InvalidGenotype when they make none."""
+        raise NasxError(f"space '{self.name}' declares no categorical encoding")
+
 
 class EvolvableSpace(Space):
     """A space with the genetic operators evolutionary searchers need."""

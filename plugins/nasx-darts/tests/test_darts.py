@@ -403,3 +403,29 @@ def test_correlate_says_darts_has_no_ground_truth_instead_of_asking_for_data():
 
     with pytest.raises(NasxError, match="space 'darts' has no ground truth"):
         nasx.correlate(space="darts", proxies=["params"], sample=2)
+
+
+@given(genes_strategy())
+def test_categorical_encoding_round_trips(genes):
+    space = DartsSpace(dataset="cifar10")
+    genotype = space.from_genes(genes)
+    values = space.to_categorical(genotype)
+    choices = dict(space.categorical())
+    assert list(values) == list(choices) and len(values) == 2 * 4 * 3
+    assert all(values[name] in choices[name] for name in values)
+    assert space.genes(space.from_categorical(values)) == genes
+
+
+def test_categorical_genes_by_hand():
+    space = DartsSpace(dataset="cifar10")
+    choices = dict(space.categorical())
+    assert choices["normal_node2_inputs"] == ("0,1",)
+    assert choices["reduce_node4_inputs"] == ("0,1", "0,2", "0,3", "1,2", "1,3", "2,3")
+    values = {name: options[0] for name, options in choices.items()}
+    values["normal_node3_inputs"], values["normal_node3_op_high"] = "1,2", "sep_conv_3x3"
+    genes = space.genes(space.from_categorical(values))
+    assert genes[0][1] == ((1, "max_pool_3x3"), (2, "sep_conv_3x3"))
+    with pytest.raises(InvalidGenotype):
+        space.from_categorical({**values, "normal_node3_inputs": "2,2"})
+    with pytest.raises(InvalidGenotype):
+        space.from_categorical({**values, "normal_node3_op_low": "conv_7x7"})

@@ -142,3 +142,14 @@ def test_no_official_files_means_no_ground_truth(data_dir, tmp_path):
 
 def test_skip_proxy_sees_the_fixed_cells_skip(sss):
     assert sss.skip_edges(sss.sample(random.Random(0))) == [(0, 3)]
+
+
+@given(channels_strategy)
+def test_categorical_encoding_is_one_gene_per_block(channels):
+    space = NatsSizeSpace(dataset="cifar10")
+    values = space.to_categorical(space.from_channels(channels))
+    assert values == {f"block_{i}": c for i, c in enumerate(channels)}
+    assert space.channels(space.from_categorical(values)) == tuple(channels)
+    assert space.categorical() == [(f"block_{i}", CHANNELS) for i in range(NUM_BLOCKS)]
+    with pytest.raises(InvalidGenotype):
+        space.from_categorical({**values, "block_0": 12})

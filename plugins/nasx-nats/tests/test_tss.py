@@ -247,3 +247,19 @@ def test_flops_tau_on_cells_without_dead_edges_is_the_vkdnw_tables(dataset, publ
                             bootstrap=0, cache=False, data_dir=data_dir)
     assert record["sample"] == 9445 and record["cells"] == "no-dead-edges"
     assert record["results"][0]["kendall"] == pytest.approx(published, abs=0.003)
+
+
+@given(genes_strategy)
+def test_categorical_encoding_is_one_gene_per_edge(genes):
+    space = NatsTopologySpace(dataset="cifar10")
+    genotype = space.from_genes(genes)
+    values = space.to_categorical(genotype)
+    assert list(values) == ["edge_1<-0", "edge_2<-0", "edge_2<-1", "edge_3<-0", "edge_3<-1", "edge_3<-2"]
+    assert tuple(values.values()) == genes  # the arch string's order
+    assert space.encode(space.from_categorical(values)) == space.encode(genotype)
+    assert space.categorical() == [(name, OPS) for name in values]
+
+
+def test_categorical_values_outside_the_choices_are_refused(tss):
+    with pytest.raises(InvalidGenotype):
+        tss.from_categorical({"edge_1<-0": "conv"})
