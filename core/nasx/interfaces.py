@@ -387,6 +387,12 @@ class Oracle(ABC):
         cannot be enumerated (``nasx correlate`` then samples these); None otherwise."""
         return None
 
+    def records(self) -> "Iterable[tuple[str, float, Cost]] | None":
+        """(arch string, test accuracy, cost) of every architecture of the space, when the benchmark holds them all
+        in a table it can read quickly (the true front of a search with several objectives is built from them);
+        None otherwise."""
+        return None
+
     def optimum(self, constraints: Sequence[Constraint]) -> tuple[str, float] | None:
         """(arch string, accuracy) of the most accurate feasible architecture, when it can be known."""
         return None

@@ -130,25 +130,29 @@ def ground_truth_problem(space: "Space", oracle: "Oracle | None", objectives: Se
 
 def true_front(space: "EnumerableSpace", oracle: "Oracle", cost_names: Sequence[str],
                constraints: Sequence["Constraint"]) -> TrueFront:
-    """The non-dominated (accuracy up, costs down) feasible architectures of the whole space."""
+    """The non-dominated (accuracy up, costs down) feasible architectures of the whole space: from the oracle's
+    table when it has one (``Oracle.records``), else from every genotype of the space."""
     from nasx.pareto import hypervolume, non_dominated
 
+    records = oracle.records()
+    if records is None:
+        records = ((space.encode(g), oracle.test_accuracy(g), space.cost(g))
+                   for g in (space.genotype_at(i) for i in range(len(space))))
     archs, points = [], []
-    for index in range(len(space)):
-        genotype = space.genotype_at(index)
-        cost = space.cost(genotype)
+    for arch, accuracy, cost in records:
         if constraints and not all(c.is_feasible(cost) for c in constraints):
             continue
-        archs.append((index, space.encode(genotype)))
-        points.append((oracle.test_accuracy(genotype), *(-getattr(cost, COSTS[n]) for n in cost_names)))
+        archs.append(arch)
+        points.append((accuracy, *(-getattr(cost, COSTS[n]) for n in cost_names)))
     if not points:
         raise NasxError("no architecture of the space meets the constraints")
     reference = [0.0, *(min(p[1 + i] for p in points) for i in range(len(cost_names)))]
-    members = [{"index": archs[i][0], "arch": archs[i][1], "test_accuracy": points[i][0],
-                **{COSTS[n]: -points[i][1 + k] for k, n in enumerate(cost_names)}} for i in non_dominated(points)]
+    front = non_dominated(points)
+    members = [{"index": space.index_of(space.decode(archs[i])), "arch": archs[i], "test_accuracy": points[i][0],
+                **{COSTS[n]: -points[i][1 + k] for k, n in enumerate(cost_names)}} for i in front]
     members.sort(key=lambda m: [m[COSTS[n]] for n in cost_names])
     return TrueFront(list(cost_names), members, [reference[0], *(-r for r in reference[1:])],
-                     hypervolume(points, reference))
+                     hypervolume([points[i] for i in front], reference))
 
 
 def hypervolume_of(members: Sequence[dict[str, Any]], front: TrueFront) -> float:

@@ -42,16 +42,14 @@ def non_dominated(points: Sequence[Sequence[float]]) -> list[int]:
         return []
     order = np.lexsort(tuple(-array[:, column] for column in reversed(range(array.shape[1]))))
     kept: list[int] = []
-    kept_points = np.empty((0, array.shape[1]))
+    kept_points = np.empty_like(array)
     for index in order:
         point = array[index]
-        if len(kept_points):
-            at_least = np.all(kept_points >= point, axis=1)
-            better = np.any(kept_points > point, axis=1)
-            if np.any(at_least & better):
-                continue
+        earlier = kept_points[: len(kept)]
+        if len(kept) and np.any(np.all(earlier >= point, axis=1) & np.any(earlier > point, axis=1)):
+            continue
+        kept_points[len(kept)] = point
         kept.append(int(index))
-        kept_points = np.vstack([kept_points, point])
     return sorted(kept)
 
 
