@@ -98,6 +98,8 @@ class SearchContext:
         self.started = time.perf_counter()
         self.stop_reason = ""
         self._fitness: dict[str, float] | None = None
+        self._objective_table: dict[str, tuple[float, ...]] | None = None
+        self._costs: dict[str, Cost] = {}
         self._feasible_count: int | None = None
         self._directions = [p.higher_is_better for p in evaluator.proxies]
 
@@ -216,6 +218,7 @@ class SearchContext:
         self.genotypes[key] = genotype
         self.compute_seconds += evaluation.compute_seconds
         self._fitness = None
+        self._objective_table = None
         if self.on_evaluation is not None:
             self.on_evaluation(self, evaluation)
 
@@ -262,14 +265,21 @@ class SearchContext:
         """The raw values of the objectives for an explored genotype, in ``objectives``' order (fitness as
         ``fitness`` gives it; costs in their units, latency in milliseconds)."""
         key = self.space.key(genotype)
-        cost = self.cost(genotype) if any(o.kind == "cost" for o in self.objectives) else None
+        cost = None
+        if any(o.kind == "cost" for o in self.objectives):
+            if key not in self._costs:  # a cost never changes: computed (or measured) once per genotype
+                self._costs[key] = self.cost(genotype)
+            cost = self._costs[key]
         return tuple(o.value(cost, self.explored[key].scores, self.fitness_table()[key]) for o in self.objectives)
 
     def objective_table(self) -> dict[str, tuple[float, ...]]:
         """Every explored genotype's objective values, by key, each turned so that **higher is better** (a
         minimised objective negated) and a NaN the worst value (-inf): what Pareto dominance compares."""
-        return {key: tuple(o.oriented(v) for o, v in zip(self.objectives, self.objective_values(genotype)))
+        if self._objective_table is None:  # recomputed once per new evaluation, as the fitness is
+            self._objective_table = {
+                key: tuple(o.oriented(v) for o, v in zip(self.objectives, self.objective_values(genotype)))
                 for key, genotype in self.genotypes.items()}
+        return self._objective_table
 
     def pareto_rank(self, genotypes: Sequence[nx.DiGraph]) -> list[nx.DiGraph]:
         """Explored genotypes from best to worst by the objectives: Pareto rank within the given ones, then
