@@ -20,7 +20,7 @@ from typing import Any
 
 from nasx import jsonio
 from nasx.errors import BudgetExhausted, InvalidGenotype, NasxError
-from nasx.interfaces import Cost, Searcher
+from nasx.interfaces import Searcher
 from nasx.options import non_negative, positive
 from nasx.search import SearchContext
 

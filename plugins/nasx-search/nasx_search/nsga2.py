@@ -28,7 +28,7 @@ class NSGA2(Searcher):
                      "mutation_rate": probability, "patience": positive}
 
     def search(self, context: SearchContext) -> None:
-        space, rng = context.space, context.rng
+        space = context.space
         size, patience = self.options["population_size"], self.options["patience"]
         population, stalled = draw_new(context, size, patience)
         rank, crowding = self.rank_and_crowding(context, population)
