@@ -93,7 +93,7 @@ class OptunaSearcher(Searcher):
         choices_of = dict(genes)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = self.study(context)
-        patience, stalled = self.options["patience"], 0
+        patience, stalled, refused = self.options["patience"], 0, 0
         while stalled < patience:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -114,6 +114,7 @@ class OptunaSearcher(Searcher):
             if not feasible:
                 study.tell(trial, state=TrialState.PRUNED)
                 stalled += 1
+                refused += 1
                 continue
             try:
                 new = context.evaluate_is_new(genotype)
@@ -127,6 +128,9 @@ class OptunaSearcher(Searcher):
                 study.tell(trial, list(objective_values))
             else:  # Optuna takes no NaN or infinite objective value
                 study.tell(trial, state=TrialState.FAIL)
+        if not context.explored and refused:
+            limits = ", ".join(c.describe() for c in context.constraints)
+            raise NasxError(f"no feasible architecture in {refused} trials under {limits}; loosen the limits")
         context.stop_reason = f"no new architecture in {patience} trials"
 
     def study(self, context: SearchContext):

@@ -121,3 +121,9 @@ def test_nats_tss_front_with_cheap_proxies(sampler, data_dir):
                      objectives=["skip", "flops"], options={"optuna.sampler": sampler},
                      data_dir=data_dir, cache=False)
     assert [h["arch"] for h in again.history] == [h["arch"] for h in result.history]
+
+
+def test_limits_no_trial_meets_are_one_line():
+    context = toy_context([MaxFlops(limit=-1)], budget=5, length=4)  # no cell has negative FLOPs
+    with pytest.raises(NasxError, match=r"no feasible architecture in \d+ trials under max-flops"):
+        run_search(OptunaSearcher(patience=20), context)
