@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-PLUGINS := plugins/nasx-nats plugins/nasx-nb101 plugins/nasx-nbnlp plugins/nasx-darts plugins/nasx-proxies plugins/nasx-search plugins/nasx-dask
+PLUGINS := plugins/nasx-nats plugins/nasx-nb101 plugins/nasx-nbnlp plugins/nasx-darts plugins/nasx-proxies plugins/nasx-search plugins/nasx-dask plugins/nasx-optuna
 
 CHECK_VENV ?= /tmp/nasx-wheel-check
 
@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
 	# CPU build of torch; a bare `torch` requirement would pull a multi-GB CUDA build
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet --no-build-isolation -e '.[test]' $(addprefix -e ,$(PLUGINS))
+	$(BIN)/python -m pip install --quiet --no-build-isolation -e '.[test,export]' $(addprefix -e ,$(PLUGINS))
 	touch $@
 
 run: install

@@ -48,7 +48,7 @@ def entry_point(name, distribution, module):
 
 def test_builtin_constraints_without_autoload():
     plugins = Plugins(autoload=False)
-    assert plugins.names("constraint") == ["max-flops", "max-params"]
+    assert plugins.names("constraint") == ["max-flops", "max-latency", "max-params"]
     assert plugins.names("proxy") == []
 
 
@@ -74,7 +74,7 @@ def test_a_name_claimed_by_two_classes_is_disabled_and_every_other_name_works():
     plugins.add(plugin_registering(Renamed), name="proxy.renamed", distribution="dist-c")
     assert plugins.names("proxy") == ["renamed"]
     assert plugins.get("proxy", "renamed") is Renamed
-    assert plugins.names("constraint") == ["max-flops", "max-params"]
+    assert plugins.names("constraint") == ["max-flops", "max-latency", "max-params"]
     (conflict,) = plugins.conflicts()
     assert (conflict.kind, conflict.name) == ("proxy", "fake")
     assert [(c.cls, c.plugin, c.distribution) for c in conflict.claimants] == [
@@ -226,7 +226,7 @@ def test_plugins_command_lists_conflicts_and_failures_with_a_status():
     assert done.exit_code == 0, done.output
     rows = json.loads(done.stdout)
     by_status = {status: [row for row in rows if row["status"] == status] for status in ("ok", "conflict", "failed")}
-    assert {row["name"] for row in by_status["ok"]} == {"max-flops", "max-params", "serial", "process"}  # built in
+    assert {row["name"] for row in by_status["ok"]} == {"max-flops", "max-params", "max-latency", "serial", "process"}  # built in
     assert "error" not in by_status["ok"][0]
     assert [(row["name"], row["distribution"]) for row in by_status["conflict"]] == [
         ("fake", "dist-a"), ("fake", "dist-b")]

@@ -168,20 +168,36 @@ def scoring_arguments(args: dict) -> dict:
 @click.option("--max-wall", type=float, help="Wall-clock seconds.")
 @click.option("--max-flops", type=float, help="Largest FLOPs, in the benchmark's unit (millions).")
 @click.option("--max-params", type=float, help="Largest parameter count, in millions.")
+@click.option("--max-latency", type=float, metavar="MS",
+              help="Largest measured latency, in milliseconds (see --latency-*).")
+@click.option("--latency-runtime", default="torch", show_default=True,
+              help="How latency is measured: torch (PyTorch eager) or onnxruntime (needs nasx[export]).")
+@click.option("--latency-device", help="Where latency is measured [default: the scoring device].")
+@click.option("--latency-batch", default=1, show_default=True, type=int, help="Inputs per timed run.")
+@click.option("--latency-threads", default=1, show_default=True, type=int, help="Threads of the timed runs.")
+@click.option("--latency-warmup", default=5, show_default=True, type=int, help="Untimed runs before timing.")
+@click.option("--latency-repeats", default=20, show_default=True, type=int,
+              help="Timed runs; the latency is their median.")
+@click.option("--objective", "objectives", multiple=True, metavar="NAME",
+              help="An objective of a search with several (repeat, two or more): fitness, params, flops, latency "
+                   "or a proxy scored; the result then holds their front.")
+@click.option("--plot", type=click.Path(), help="Draw the front (PNG); needs two or more --objective.")
 @click.option("--out", type=click.Path(), help="Write the result as JSON to this file.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @scoring_options
 @click.pass_context
 def run_command(ctx: click.Context, quiet: bool, **args) -> None:
-    """Search a space with zero-cost proxies and report the best architecture found."""
+    """Search a space with zero-cost proxies and report the best architecture found (with two or more
+    --objective, the front of the scored architectures too)."""
     from nasx.api import run
 
     result = run(**scoring_arguments(args), **args, progress=not quiet, plugins=get_plugins(ctx))
     from nasx_cli.report import print_result
 
     print_result(result.to_dict())
-    if args["out"]:
-        click.echo(f"wrote {args['out']}", err=True)
+    for path in (args["out"], args["plot"]):
+        if path:
+            click.echo(f"wrote {path}", err=True)
 
 
 @cli.command("score")

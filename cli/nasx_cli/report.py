@@ -33,6 +33,12 @@ def print_result(result: dict[str, Any]) -> None:
         table.add_row("data", f"{result['data']} ({result['num_classes']} classes, {shape} images)")
     table.add_row("FLOPs", f"{result['flops_m']:.2f} M")
     table.add_row("params", f"{result['params_m']:.4f} M")
+    if result.get("latency_ms") is not None:
+        spread = result["latency"]
+        table.add_row("latency (median)", f"{result['latency_ms']:.3f} ms (min {spread['min_ms']:.3f}, "
+                      f"IQR {spread['iqr_ms']:.3f}, {spread['runs']} runs; {spread['runtime']} on "
+                      f"{spread['device_name']}, batch {spread['batch']}, {spread['threads']} threads)")
+        table.add_row("latencies measured", f"{result['latencies_measured']} (the rest from the cache)")
     table.add_row("architectures scored", str(result["evaluated"]))
     table.add_row("wall time", f"{result['wall_seconds']:.1f} s")
     table.add_row("compute time (recorded)", f"{result['compute_seconds']:.1f} s")
@@ -51,10 +57,51 @@ def print_result(result: dict[str, Any]) -> None:
         table.add_row("ground truth", f"not available: {result.get('no_ground_truth') or 'none found'}")
     console = wide_console()
     console.print(table)
+    if result.get("objectives"):
+        print_front(result, console)
     for warning in result.get("warnings", []):
         console.print(f"warning: {warning}", soft_wrap=True, highlight=False, markup=False)
     # printed whole on its own line, so it can be copied or grepped whatever the terminal's width
     console.print(f"best architecture: {result['arch']}", soft_wrap=True, highlight=False)
+
+
+def print_front(result: dict[str, Any], console) -> None:
+    """The front of a search with several objectives, one row per member, and its hypervolume ratio."""
+    from rich.table import Table
+
+    names = result["objectives"]
+    truth = any(member["test_accuracy"] is not None for member in result["front"])
+    table = Table(title=f"front: {len(result['front'])} non-dominated of {result['evaluated']} scored "
+                        f"({' x '.join(names)})")
+    table.add_column("index" if result["index"] is not None else "#", justify="right")
+    for name in names:
+        table.add_column(FRONT_HEADERS.get(name, name), justify="right")
+    if truth:
+        table.add_column("test acc %", justify="right")
+    table.add_column("architecture", overflow="fold")
+    for number, member in enumerate(result["front"]):
+        cells = [str(member["index"] if member["index"] is not None else number)]
+        cells += [_number(member["objectives"][name]) for name in names]
+        if truth:
+            cells.append(_number(member["test_accuracy"], 2))
+        table.add_row(*cells, member["arch"])
+    console.print(table)
+    if result.get("hypervolume_ratio") is not None:
+        volume = result["hypervolume"]
+        reference = ", ".join(f"{axis} {value:.6g}" for axis, value in volume["reference"].items())
+        console.print(f"hypervolume ratio to the true front ({' x '.join(volume['axes'])}): "
+                      f"{result['hypervolume_ratio']:.4f} (reference point: {reference}; true front "
+                      f"{len(result['true_front'])} architectures)", soft_wrap=True, highlight=False)
+    elif result.get("no_hypervolume"):
+        console.print(result["no_hypervolume"], soft_wrap=True, highlight=False, markup=False)
+
+
+#: column headers of the front's objectives, with their units
+FRONT_HEADERS = {"params": "params M", "flops": "FLOPs M", "latency": "latency ms"}
+
+
+def _number(value: float | None, digits: int = 4) -> str:
+    return "non-finite" if value is None else f"{value:.{digits}g}" if digits > 2 else f"{value:.{digits}f}"
 
 
 def print_correlation(record: dict[str, Any]) -> None:

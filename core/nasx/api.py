@@ -26,7 +26,7 @@ from nasx._run import DEFAULT_MAX_EVALS, budget_or_default
 from nasx.experiments import DEFAULT_SPACE, ExperimentResult
 from nasx.exporting import ExportResult
 from nasx.records import RunResult
-from nasx.settings import DEFAULT_EXECUTOR, CacheSpec, ComponentSpec, Data, Execution, Inputs, Limits
+from nasx.settings import DEFAULT_EXECUTOR, CacheSpec, ComponentSpec, Data, Execution, Inputs, Latency, Limits
 from nasx.training import DEFAULT_RECIPE, TrainResult
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -68,6 +68,15 @@ def run(
     threads: int | None = None,
     scheduler: str | None = None,
     plugins: "Plugins | None" = None,
+    objectives: Sequence[str] = (),
+    plot: str | os.PathLike | None = None,
+    max_latency: float | None = None,
+    latency_runtime: str = "torch",
+    latency_device: str | None = None,
+    latency_batch: int = 1,
+    latency_threads: int = 1,
+    latency_warmup: int = 5,
+    latency_repeats: int = 20,
 ) -> RunResult:
     """Search ``space`` with the proxies' combined fitness and return the best architecture found.
 
@@ -80,15 +89,24 @@ def run(
     seed gives the same result with any executor. ``data``: your own labelled images (a folder with one sub-folder
     per class, an .npz, or a CIFAR folder; no ``dataset`` then), read at ``resolution`` x ``resolution`` when given;
     the proxies see a class-balanced batch drawn from them with ``data_seed``.
+
+    ``objectives`` (two or more of ``fitness``, ``params``, ``flops``, ``latency`` and the proxies scored) make the
+    result carry the front of the scored architectures (``result.front``) and, with ground truth, its
+    ``hypervolume_ratio``; ``plot`` draws it (PNG). ``max_latency`` (milliseconds) limits the measured latency;
+    latency is measured (:mod:`nasx.latency`) by ``latency_runtime`` (``torch`` or ``onnxruntime``) on
+    ``latency_device`` (default: ``device``) for a batch of ``latency_batch`` with ``latency_threads`` threads,
+    the median of ``latency_repeats`` timed runs after ``latency_warmup`` untimed ones.
     """
     from nasx._run import run_search_command
 
     return run_search_command(
         plugins_or_default(plugins), space, dataset, proxies, combiner, search, seed,
-        budget_or_default(max_evals, max_time, max_wall), Limits(max_flops, max_params),
+        budget_or_default(max_evals, max_time, max_wall), Limits(max_flops, max_params, max_latency),
         Inputs(data_dir, images, init, init_seed, cache, Data.given(data, resolution, data_seed)),
         Execution(device, executor, workers, threads, scheduler),
-        options, out, progress)
+        options, out, progress, objectives=objectives, plot=plot,
+        latency=Latency(latency_runtime, latency_device, latency_batch, latency_threads, latency_warmup,
+                        latency_repeats))
 
 
 def iter_scores(

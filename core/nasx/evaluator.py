@@ -76,6 +76,9 @@ class ScoreCache:
             self.db.close()
             raise NasxError(f"score cache {str(self.path)!r} is not a nasx score cache: move it away, or use "
                             "--cache PATH / --no-cache")
+        # measured latencies (nasx.latency): a table of their own, keyed by everything that changes them
+        self.db.execute("CREATE TABLE IF NOT EXISTS latencies (key TEXT PRIMARY KEY, record TEXT NOT NULL)")
+        self.db.commit()
         self.last_commit = time.monotonic()
 
     def get(self, key: str) -> tuple[float, float] | None:
@@ -86,6 +89,14 @@ class ScoreCache:
         self.db.execute("INSERT OR REPLACE INTO scores VALUES (?, ?, ?)", (key, repr(float(score)), seconds))
         if time.monotonic() - self.last_commit >= self.COMMIT_SECONDS:
             self.commit()
+
+    def get_latency(self, key: str) -> dict | None:
+        row = self.db.execute("SELECT record FROM latencies WHERE key = ?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def put_latency(self, key: str, record: dict) -> None:
+        self.db.execute("INSERT OR REPLACE INTO latencies VALUES (?, ?)", (key, json.dumps(record)))
+        self.commit()  # measurements are few and slow: keep each one
 
     def commit(self) -> None:
         self.db.commit()

@@ -61,10 +61,13 @@ class Task:
 
 @dataclass(frozen=True)
 class Cost:
-    """Cost of an architecture in the benchmark's units: FLOPs in millions, parameters in millions."""
+    """Cost of an architecture in the benchmark's units: FLOPs in millions, parameters in millions, and its
+    measured latency in milliseconds when a search measures one (None otherwise: latency is measured, not
+    computed, see :mod:`nasx.latency`)."""
 
     flops_m: float
     params_m: float
+    latency_ms: float | None = None
 
 
 class Space(Component, ABC):
@@ -213,6 +216,22 @@ class Space(Component, ABC):
         """Why ``proxy`` is not defined on this space's networks (a phrase), or None when it is."""
         return None
 
+    # a categorical encoding (optional): what black-box optimisers such as Optuna search through ----------------
+    def categorical(self) -> "list[tuple[str, tuple[Any, ...]]] | None":
+        """The space as categorical genes: (gene name, its choices) in a fixed order, each choice a str, int,
+        float or bool; or None (the default) for a space that declares no such encoding. Every genotype has one
+        set of values (``to_categorical``); values that make no valid genotype may exist (``from_categorical``
+        raises InvalidGenotype for them)."""
+        return None
+
+    def to_categorical(self, genotype: nx.DiGraph) -> dict[str, Any]:
+        """The genes' values of a genotype, by gene name (see ``categorical``)."""
+        raise NasxError(f"space '{self.name}' declares no categorical encoding")
+
+    def from_categorical(self, values: Mapping[str, Any]) -> nx.DiGraph:
+        """The genotype of the genes' values (see ``categorical``); InvalidGenotype when they make none."""
+        raise NasxError(f"space '{self.name}' declares no categorical encoding")
+
 
 class EvolvableSpace(Space):
     """A space with the genetic operators evolutionary searchers need."""
@@ -304,6 +323,10 @@ class Constraint(Component, ABC):
 
     kind = "constraint"
 
+    #: True for a constraint on the measured latency (``cost.latency_ms``): a search measures a candidate's latency
+    #: only once every other constraint has passed it, and before any proxy scores it.
+    needs_latency: ClassVar[bool] = False
+
     @abstractmethod
     def is_feasible(self, cost: Cost) -> bool: ...
 
@@ -368,6 +391,12 @@ class Oracle(ABC):
     def genotypes(self) -> "list[nx.DiGraph] | None":
         """Every architecture with ground truth when only a few of a space's architectures have it and the space
         cannot be enumerated (``nasx correlate`` then samples these); None otherwise."""
+        return None
+
+    def records(self) -> "Iterable[tuple[str, float, Cost]] | None":
+        """(arch string, test accuracy, cost) of every architecture of the space, when the benchmark holds them all
+        in a table it can read quickly (the true front of a search with several objectives is built from them);
+        None otherwise."""
         return None
 
     def optimum(self, constraints: Sequence[Constraint]) -> tuple[str, float] | None:

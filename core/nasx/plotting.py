@@ -81,3 +81,54 @@ def plot_experiment(summary: list[dict[str, Any]], path: str) -> None:
         axis.legend(fontsize=8)
     figure.tight_layout()
     save(figure, path)
+
+
+#: axis labels of the objectives, with their units
+OBJECTIVE_LABELS = {"fitness": "fitness", "params": "parameters (M)", "flops": "FLOPs (M)",
+                    "latency": "latency (ms)"}
+
+
+def plot_front(result: dict[str, Any], path: str) -> None:
+    """The front of a search with several objectives (a ``RunResult.to_dict()``): its members in the objectives
+    the search saw (a score against the first cost); with ground truth, beside it their true accuracy against
+    that cost, with the benchmark's true accuracy-cost front when it is known."""
+    plt = pyplot()
+    names = result["objectives"]
+    if len(names) < 2 or not result["front"]:
+        raise NasxError("--plot needs a front: a search with two or more --objective that scored something")
+    costs = [n for n in names if n in ("params", "flops", "latency")]
+    others = [n for n in names if n not in costs]
+    x_name = costs[0] if costs else names[1]
+    y_name = others[0] if others else names[1]
+    members = sorted(result["front"], key=lambda m: m["objectives"][x_name])
+    truth = bool(costs) and all(m["test_accuracy"] is not None for m in members)
+    figure, axes = plt.subplots(1, 2 if truth else 1, figsize=(11 if truth else 5.5, 4.2), squeeze=False)
+    axis = axes[0][0]
+    x = [m["objectives"][x_name] for m in members]
+    axis.plot(x, [m["objectives"][y_name] for m in members], marker="o", linestyle="-", drawstyle="steps-post",
+              label=f"found front ({len(members)})")
+    axis.set_xlabel(OBJECTIVE_LABELS.get(x_name, x_name))
+    axis.set_ylabel(OBJECTIVE_LABELS.get(y_name, y_name))
+    axis.set_title(f"what the search saw: {' x '.join(names)}", fontsize=10)
+    axis.legend(fontsize=8)
+    if truth:
+        axis = axes[0][1]
+        true = result.get("true_front") or []
+        if true:
+            field = {"params": "params_m", "flops": "flops_m"}[x_name]
+            true = sorted(true, key=lambda m: m[field])
+            # a front over one cost is a staircase; over two, its projection on the first is a cloud
+            axis.plot([m[field] for m in true], [m["test_accuracy"] for m in true], color="grey", marker=".",
+                      drawstyle="steps-post", linestyle="-" if len(costs) == 1 else "none",
+                      label=f"true front ({len(true)})")
+        axis.scatter(x, [m["test_accuracy"] for m in members], color="C1", zorder=3,
+                     label="found front, true accuracy")
+        ratio = result.get("hypervolume_ratio")
+        axis.set_title("true accuracy" + (f": hypervolume ratio {ratio:.3f}" if ratio is not None else ""),
+                       fontsize=10)
+        axis.set_xlabel(OBJECTIVE_LABELS.get(x_name, x_name))
+        axis.set_ylabel(result.get("ground_truth_metric") or "test accuracy (%)")
+        axis.legend(fontsize=8)
+    figure.suptitle(f"{result['search']} on {result['space']} / {result['dataset']}, {result['evaluated']} scored")
+    figure.tight_layout()
+    save(figure, path)

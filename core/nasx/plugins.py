@@ -113,10 +113,10 @@ def component_problem(cls: Any) -> str | None:
 
 def _builtin_components() -> tuple[type[Component], ...]:
     """The components that ship inside the core distribution itself."""
-    from nasx.constraints import MaxFlops, MaxParams
+    from nasx.constraints import MaxFlops, MaxLatency, MaxParams
     from nasx.executors import ProcessExecutor, SerialExecutor
 
-    return (MaxFlops, MaxParams, SerialExecutor, ProcessExecutor)
+    return (MaxFlops, MaxParams, MaxLatency, SerialExecutor, ProcessExecutor)
 
 
 class Plugins:

@@ -70,6 +70,22 @@ class RunResult:
     ground_truth_metric: str | None = None
     #: why there is no ground truth, when there is none
     no_ground_truth: str | None = None
+    #: the found network's measured latency (median, ms) and its spread and settings, when latency was measured
+    latency_ms: float | None = None
+    latency: dict[str, Any] | None = None
+    #: latencies measured by this run (not found in the cache), when latency was measured
+    latencies_measured: int | None = None
+    #: the objectives of a search with several, and its front: the scored feasible architectures that no other
+    #: scored one dominates (each with its objective values, scores, costs and, with ground truth, accuracy)
+    objectives: list[str] = field(default_factory=list)
+    front: list[dict[str, Any]] = field(default_factory=list)
+    #: with ground truth: hypervolume of the front's members (true accuracy x costs) over that of the true front
+    hypervolume_ratio: float | None = None
+    hypervolume: dict[str, Any] | None = None
+    #: why a front has no hypervolume ratio, when it has none
+    no_hypervolume: str | None = None
+    #: the benchmark's true accuracy-cost front under the same constraints, when the ratio was computed
+    true_front: list[dict[str, Any]] = field(default_factory=list)
     #: one line per thing a user should know about the result (e.g. a proxy that was never finite)
     warnings: list[str] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)

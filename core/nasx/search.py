@@ -6,7 +6,7 @@ import math
 import random
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import networkx as nx
 import numpy as np
@@ -15,8 +15,15 @@ from nasx.errors import BudgetExhausted, NasxError
 from nasx.evaluator import Evaluation, Evaluator
 from nasx.interfaces import Combiner, Constraint, Cost, EnumerableSpace, Searcher
 
+if TYPE_CHECKING:  # pragma: no cover
+    from nasx.latency import LatencyMeasurement, LatencyMeter
+    from nasx.objectives import Objective
+
 #: how many draws may be rejected by the constraints before we conclude nothing is feasible.
 MAX_INFEASIBLE_DRAWS = 10_000
+#: of those, how many distinct architectures whose latency had to be measured (each costs a network build and
+#: timed runs): a latency limit that no drawn architecture meets is reported after this many.
+MAX_INFEASIBLE_MEASURED = 200
 
 
 @dataclass(frozen=True)
@@ -48,9 +55,13 @@ class Budget:
 
 
 class SearchContext:
-    """Everything a searcher may use: the space, feasibility, evaluation under budget, and fitness.
+    """Everything a searcher may use: the space, feasibility, evaluation under budget, fitness, and the
+    objectives of a search with several.
 
     Fitness is the combiner's output over the whole explored set, so it is recomputed as the set grows.
+    ``objectives`` (default: the fitness alone) are what a multi-objective searcher trades off; ``latency``
+    measures candidates' latencies (in this process, before they are scored) for latency constraints and
+    objectives.
     """
 
     def __init__(
@@ -62,11 +73,22 @@ class SearchContext:
         budget: Budget,
         seed: int,
         on_evaluation: Callable[["SearchContext", Evaluation], None] | None = None,
+        objectives: "Sequence[Objective]" = (),
+        latency: "LatencyMeter | None" = None,
     ) -> None:
+        from nasx.objectives import FITNESS, needs_latency
+
         self.space = space
         self.evaluator = evaluator
         self.combiner = combiner
         self.constraints = list(constraints)
+        self.objectives: "list[Objective]" = list(objectives) or [FITNESS]
+        self.latency = latency
+        if latency is None and (any(c.needs_latency for c in self.constraints) or needs_latency(self.objectives)):
+            raise NasxError("a latency constraint or objective needs a latency meter (SearchContext(latency=...))")
+        self._cheap = [c for c in self.constraints if not c.needs_latency]
+        self._measured = [c for c in self.constraints if c.needs_latency]
+        self._measure_before_scoring = latency is not None and needs_latency(self.objectives)
         self.budget = budget
         self.rng = random.Random(seed)
         self.on_evaluation = on_evaluation
@@ -76,24 +98,49 @@ class SearchContext:
         self.started = time.perf_counter()
         self.stop_reason = ""
         self._fitness: dict[str, float] | None = None
+        self._objective_table: dict[str, tuple[float, ...]] | None = None
+        self._costs: dict[str, Cost] = {}
         self._feasible_count: int | None = None
         self._directions = [p.higher_is_better for p in evaluator.proxies]
 
     # feasibility -------------------------------------------------------------------------------
+    def cost(self, genotype: nx.DiGraph) -> Cost:
+        """The genotype's cost; with a latency meter, its measured latency too (measured now if it was not)."""
+        cost = self.space.cost(genotype)
+        if self.latency is None:
+            return cost
+        return Cost(cost.flops_m, cost.params_m, self.latency.latency(genotype).median_ms)
+
+    def latency_of(self, genotype: nx.DiGraph) -> "LatencyMeasurement | None":
+        """The measured latency of a genotype (with its spread), or None without a latency meter."""
+        return None if self.latency is None else self.latency.latency(genotype)
+
     def is_feasible(self, genotype: nx.DiGraph) -> bool:
+        """True when every constraint allows the genotype. Constraints on costs are decided first; only a
+        genotype they all allow has its latency measured for a latency constraint."""
         if not self.constraints:
             return True
         cost = self.space.cost(genotype)
-        return all(c.is_feasible(cost) for c in self.constraints)
+        if not all(c.is_feasible(cost) for c in self._cheap):
+            return False
+        if not self._measured:
+            return True
+        measured = Cost(cost.flops_m, cost.params_m, self.latency.latency(genotype).median_ms)
+        return all(c.is_feasible(measured) for c in self._measured)
 
     def feasible(self, make: Callable[[], nx.DiGraph]) -> nx.DiGraph:
         """Call ``make`` until it returns a feasible genotype."""
-        for _ in range(MAX_INFEASIBLE_DRAWS):
+        measured_before = self.latency.measured if self.latency is not None else 0
+        for draw in range(1, MAX_INFEASIBLE_DRAWS + 1):
             genotype = make()
             if self.is_feasible(genotype):
                 return genotype
+            if self.latency is not None and self.latency.measured - measured_before >= MAX_INFEASIBLE_MEASURED:
+                break
         limits = ", ".join(c.describe() for c in self.constraints)
-        raise NasxError(f"no feasible architecture in {MAX_INFEASIBLE_DRAWS} draws under {limits}; loosen the limits")
+        if self._measured:
+            limits += f", measured with {self.latency.describe()}"
+        raise NasxError(f"no feasible architecture in {draw} draws under {limits}; loosen the limits")
 
     def sample(self) -> nx.DiGraph:
         """A uniformly drawn feasible genotype."""
@@ -145,6 +192,9 @@ class SearchContext:
             allowed = list(fresh.items())
             if self.budget.max_evals is not None:
                 allowed = allowed[: self.budget.max_evals - len(self.explored)]
+            if self._measure_before_scoring:  # a latency objective: measured here, before any proxy scores
+                for _, genotype in allowed:
+                    self.latency.latency(genotype)
             results = self.evaluator.evaluate_many(
                 [g for _, g in allowed], keep_going=lambda spent: not self.exhausted(extra_seconds=spent))
             for (key, genotype), evaluation in zip(allowed, results):
@@ -168,17 +218,22 @@ class SearchContext:
         self.genotypes[key] = genotype
         self.compute_seconds += evaluation.compute_seconds
         self._fitness = None
+        self._objective_table = None
         if self.on_evaluation is not None:
             self.on_evaluation(self, evaluation)
 
     def explored_everything(self) -> bool:
-        """True once every feasible architecture of an enumerable space has been scored."""
+        """True once every feasible architecture of an enumerable space has been scored. Under a latency
+        constraint, the architectures that the other constraints allow are counted (measuring every latency of
+        the space to know the exact number would cost more than a search)."""
         if not isinstance(self.space, EnumerableSpace):
             return False
         if self._feasible_count is None:
-            self._feasible_count = sum(
-                1 for i in range(len(self.space)) if self.is_feasible(self.space.genotype_at(i))
-            )
+            def allowed(genotype: nx.DiGraph) -> bool:
+                cost = self.space.cost(genotype)
+                return all(c.is_feasible(cost) for c in self._cheap)
+
+            self._feasible_count = sum(1 for i in range(len(self.space)) if allowed(self.space.genotype_at(i)))
         return len(self.explored) >= self._feasible_count
 
     # fitness ------------------------------------------------------------------------------------
@@ -204,6 +259,36 @@ class SearchContext:
         """Key of the best explored genotype (the first explored among equals)."""
         table = self.fitness_table()
         return max(table, key=table.__getitem__) if table else None
+
+    # objectives ---------------------------------------------------------------------------------
+    def objective_values(self, genotype: nx.DiGraph) -> tuple[float, ...]:
+        """The raw values of the objectives for an explored genotype, in ``objectives``' order (fitness as
+        ``fitness`` gives it; costs in their units, latency in milliseconds)."""
+        key = self.space.key(genotype)
+        cost = None
+        if any(o.kind == "cost" for o in self.objectives):
+            if key not in self._costs:  # a cost never changes: computed (or measured) once per genotype
+                self._costs[key] = self.cost(genotype)
+            cost = self._costs[key]
+        return tuple(o.value(cost, self.explored[key].scores, self.fitness_table()[key]) for o in self.objectives)
+
+    def objective_table(self) -> dict[str, tuple[float, ...]]:
+        """Every explored genotype's objective values, by key, each turned so that **higher is better** (a
+        minimised objective negated) and a NaN the worst value (-inf): what Pareto dominance compares."""
+        if self._objective_table is None:  # recomputed once per new evaluation, as the fitness is
+            self._objective_table = {
+                key: tuple(o.oriented(v) for o, v in zip(self.objectives, self.objective_values(genotype)))
+                for key, genotype in self.genotypes.items()}
+        return self._objective_table
+
+    def pareto_rank(self, genotypes: Sequence[nx.DiGraph]) -> list[nx.DiGraph]:
+        """Explored genotypes from best to worst by the objectives: Pareto rank within the given ones, then
+        crowding distance (NSGA-II's crowded comparison); ties keep their given order. With the fitness as the
+        only objective, this is ``rank``'s order up to ties."""
+        from nasx.pareto import pareto_order
+
+        table = self.objective_table()
+        return [genotypes[i] for i in pareto_order([table[self.space.key(g)] for g in genotypes])]
 
 
 @dataclass

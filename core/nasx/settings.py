@@ -1,6 +1,7 @@
 """The validated groups the API hands its flat keywords on as: each group is checked once, where it is made.
 
-- ``Limits``: feasibility limits of the architectures (FLOPs, parameters);
+- ``Limits``: feasibility limits of the architectures (FLOPs, parameters, measured latency);
+- ``Latency``: how latency is measured (runtime, device, batch, threads, warm-up and timed runs);
 - ``Execution``: where and how scores are computed (device, executor, workers, threads, scheduler);
 - ``Inputs``: what the proxies see and what is known of the truth (data directory, images, initialisation,
   score cache, and the user's own ``Data``);
@@ -54,14 +55,16 @@ def _limit(option: str, value: Any) -> float | None:
 
 @dataclass(frozen=True)
 class Limits:
-    """Largest FLOPs and parameters (millions, the space's definition); None for no limit. Infeasible
-    architectures are never scored."""
+    """Largest FLOPs and parameters (millions, the space's definition) and measured latency (milliseconds, see
+    ``Latency``); None for no limit. Infeasible architectures are never scored."""
 
     max_flops: float | None = None
     max_params: float | None = None
+    max_latency: float | None = None
 
     #: option -> (constraint plugin, command-line option)
-    CONSTRAINTS = {"max_flops": ("max-flops", "--max-flops"), "max_params": ("max-params", "--max-params")}
+    CONSTRAINTS = {"max_flops": ("max-flops", "--max-flops"), "max_params": ("max-params", "--max-params"),
+                   "max_latency": ("max-latency", "--max-latency")}
 
     def __post_init__(self) -> None:
         for field_name, (_, option) in self.CONSTRAINTS.items():
@@ -74,6 +77,39 @@ class Limits:
 
     def as_dict(self) -> dict[str, float | None]:
         return {field_name: getattr(self, field_name) for field_name in self.CONSTRAINTS}
+
+
+#: how a latency is measured: PyTorch eager, or onnxruntime on the network exported to ONNX (``nasx[export]``)
+LATENCY_RUNTIMES = ("torch", "onnxruntime")
+
+
+@dataclass(frozen=True)
+class Latency:
+    """How the latency of a network is measured (:mod:`nasx.latency`): by ``runtime`` (``torch``: PyTorch eager;
+    ``onnxruntime``: the network exported to ONNX), on ``device`` (None: the scoring device), for a batch of
+    ``batch`` inputs, with ``threads`` intra-op threads, ``warmup`` untimed runs and the median of ``repeats``
+    timed runs."""
+
+    runtime: str = "torch"
+    device: str | None = None
+    batch: int = 1
+    threads: int = 1
+    warmup: int = 5
+    repeats: int = 20
+
+    def __post_init__(self) -> None:
+        if self.runtime not in LATENCY_RUNTIMES:
+            from nasx.names import unknown_name
+
+            raise unknown_name("latency runtime", self.runtime, LATENCY_RUNTIMES, context=" (--latency-runtime)")
+        check_int("--latency-batch", self.batch, 1)
+        check_int("--latency-threads", self.threads, 1)
+        check_int("--latency-warmup", self.warmup, 0)
+        check_int("--latency-repeats", self.repeats, 1)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"runtime": self.runtime, "device": self.device, "batch": self.batch, "threads": self.threads,
+                "warmup": self.warmup, "repeats": self.repeats}
 
 
 @dataclass(frozen=True)

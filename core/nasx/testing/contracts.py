@@ -104,6 +104,29 @@ class SpaceContract:
             assert space.decode(space.encode(child)) is not None
             assert space.decode(space.encode(space.crossover(a, b, rng))) is not None
 
+    def test_categorical_encoding_round_trips(self, space):
+        genes = space.categorical()
+        if genes is None:
+            _skip("the space declares no categorical encoding")
+        names = [name for name, _ in genes]
+        assert len(set(names)) == len(names), "gene names must be distinct"
+        for name, choices in genes:
+            assert isinstance(name, str) and name and len(choices) >= 1, name
+            assert all(isinstance(c, (str, int, float, bool)) for c in choices), f"{name}: choices must be plain"
+        rng = random.Random(9)
+        for _ in range(self.samples):
+            genotype = space.sample(rng)
+            values = space.to_categorical(genotype)
+            assert set(values) == set(names), "to_categorical must give every gene"
+            assert all(values[name] in choices for name, choices in genes), values
+            assert space.encode(space.from_categorical(values)) == space.encode(genotype)
+            drawn = {name: rng.choice(choices) for name, choices in genes}
+            try:
+                decoded = space.from_categorical(drawn)
+            except InvalidGenotype:
+                continue  # values that make no genotype may exist
+            assert space.to_categorical(decoded) == drawn, "from_categorical must keep the values it is given"
+
     def test_enumeration_is_consistent(self, space):
         if not isinstance(space, EnumerableSpace):
             _skip("not an enumerable space")

@@ -14,16 +14,17 @@ Two networks per genotype, both DARTS's CIFAR network (nasx_darts.network):
 
 from __future__ import annotations
 
+import itertools
 import random
 from typing import ClassVar
 
 import networkx as nx
 
-from nasx.errors import NasxError
+from nasx.errors import InvalidGenotype, NasxError
 from nasx.interfaces import Cost, EvolvableSpace, Task
 from nasx.options import Check, positive
-from nasx_darts.genotype import (CELLS, CONCAT, NODES, OPS, Genes, format_genes, genes_to_graph, graph_to_genes,
-                                 node_genes, parse_genes)
+from nasx_darts.genotype import (CELLS, CONCAT, NODES, OPS, Genes, check_cell, format_genes, genes_to_graph,
+                                 graph_to_genes, node_genes, parse_genes)
 
 #: classes per dataset; every dataset has 32x32 RGB images
 DATASETS = {"cifar10": 10, "cifar100": 100}
@@ -78,6 +79,44 @@ class DartsSpace(EvolvableSpace):
 
     def decode(self, text: str) -> nx.DiGraph:
         return self.from_genes(parse_genes(text))
+
+    # categorical encoding: per cell and node, the pair of states it reads and the op on each ------------
+    def categorical(self) -> list[tuple[str, tuple[str, ...]]]:
+        """Three genes per node of each cell: ``normal_node3_inputs`` (the two distinct states it reads, e.g.
+        ``"0,2"``; node 2 reads 0 and 1), ``normal_node3_op_low`` and ``normal_node3_op_high`` (the operations on
+        the lower and on the higher of the two). Every combination is a valid genotype and each genotype has one."""
+        genes = []
+        for cell in CELLS:
+            for node in NODES:
+                pairs = tuple(f"{a},{b}" for a, b in itertools.combinations(range(node), 2))
+                genes += [(f"{cell}_node{node}_inputs", pairs), (f"{cell}_node{node}_op_low", OPS),
+                          (f"{cell}_node{node}_op_high", OPS)]
+        return genes
+
+    def to_categorical(self, genotype: nx.DiGraph) -> dict[str, str]:
+        values = {}
+        for cell_name, cell in zip(CELLS, self.genes(genotype)):
+            for node, ((low, op_low), (high, op_high)) in zip(NODES, cell):  # a node's pairs are by input
+                values[f"{cell_name}_node{node}_inputs"] = f"{low},{high}"
+                values[f"{cell_name}_node{node}_op_low"] = op_low
+                values[f"{cell_name}_node{node}_op_high"] = op_high
+        return values
+
+    def from_categorical(self, values) -> nx.DiGraph:
+        cells = []
+        for cell_name in CELLS:
+            nodes = []
+            for node in NODES:
+                prefix = f"{cell_name}_node{node}"
+                try:
+                    low, high = (int(part) for part in str(values[f"{prefix}_inputs"]).split(","))
+                    pairs = ((low, values[f"{prefix}_op_low"]), (high, values[f"{prefix}_op_high"]))
+                except (KeyError, ValueError):
+                    raise InvalidGenotype(f"darts genes lack or misstate {prefix}'s inputs and ops") from None
+                nodes.append(node_genes(pairs))
+            check_cell(cell_name, tuple(nodes))
+            cells.append(tuple(nodes))
+        return self.from_genes((cells[0], cells[1]))
 
     # dataset facts (the task's, for own data) ---------------------------------------------------------
     @property

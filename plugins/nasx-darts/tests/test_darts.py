@@ -416,3 +416,29 @@ def test_the_auxiliary_head_takes_only_cifar_sized_images():
     with pytest.raises(NasxError, match="auxiliary head"):
         headed.for_data(Task("photos", 5, (3, 64, 64)))
     DartsSpace().for_data(Task("photos", 5, (3, 64, 64)))  # without the head, any size the reductions allow
+
+
+@given(genes_strategy())
+def test_categorical_encoding_round_trips(genes):
+    space = DartsSpace(dataset="cifar10")
+    genotype = space.from_genes(genes)
+    values = space.to_categorical(genotype)
+    choices = dict(space.categorical())
+    assert list(values) == list(choices) and len(values) == 2 * 4 * 3
+    assert all(values[name] in choices[name] for name in values)
+    assert space.genes(space.from_categorical(values)) == genes
+
+
+def test_categorical_genes_by_hand():
+    space = DartsSpace(dataset="cifar10")
+    choices = dict(space.categorical())
+    assert choices["normal_node2_inputs"] == ("0,1",)
+    assert choices["reduce_node4_inputs"] == ("0,1", "0,2", "0,3", "1,2", "1,3", "2,3")
+    values = {name: options[0] for name, options in choices.items()}
+    values["normal_node3_inputs"], values["normal_node3_op_high"] = "1,2", "sep_conv_3x3"
+    genes = space.genes(space.from_categorical(values))
+    assert genes[0][1] == ((1, "max_pool_3x3"), (2, "sep_conv_3x3"))
+    with pytest.raises(InvalidGenotype):
+        space.from_categorical({**values, "normal_node3_inputs": "2,2"})
+    with pytest.raises(InvalidGenotype):
+        space.from_categorical({**values, "normal_node3_op_low": "conv_7x7"})

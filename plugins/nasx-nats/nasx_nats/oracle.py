@@ -36,6 +36,9 @@ class TssTableOracle(Oracle):
     def test_accuracy(self, genotype: nx.DiGraph) -> float:
         return self.rows[self.space.encode(genotype)][0]
 
+    def records(self):
+        return ((arch, accuracy, cost) for arch, (accuracy, cost) in self.rows.items())
+
     def optimum(self, constraints: Sequence[Constraint]) -> tuple[str, float] | None:
         feasible = [
             (accuracy, arch)

@@ -67,6 +67,16 @@ class NatsSizeSpace(EvolvableSpace, EnumerableSpace):
             raise InvalidGenotype(f"malformed nats-sss architecture {text!r}: expected e.g. 8:16:24:32:64") from None
         return self.from_channels(channels)
 
+    # categorical encoding: one gene per block, its channels -----------------------------------------
+    def categorical(self) -> list[tuple[str, tuple[int, ...]]]:
+        return [(f"block_{block}", CHANNELS) for block in range(NUM_BLOCKS)]
+
+    def to_categorical(self, genotype: nx.DiGraph) -> dict[str, int]:
+        return {f"block_{block}": width for block, width in enumerate(self.channels(genotype))}
+
+    def from_categorical(self, values) -> nx.DiGraph:
+        return self.from_channels(values.get(f"block_{block}") for block in range(NUM_BLOCKS))
+
     # dataset facts (the task's, for own data) ---------------------------------------------------------
     @property
     def num_classes(self) -> int:

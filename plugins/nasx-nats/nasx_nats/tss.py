@@ -40,6 +40,11 @@ def dead_edges(genotype: nx.DiGraph) -> list[tuple[int, int]]:
     return sorted((u, v) for u, v in live.edges if not (u in fed and v in feeding))
 
 
+def edge_gene(source: int, target: int) -> str:
+    """The name of an edge's gene in the categorical encoding, as the arch string writes the edge."""
+    return f"edge_{target}<-{source}"
+
+
 def genes_to_arch(genes: tuple[str, ...]) -> str:
     parts, position = [], 0
     for node in range(1, NUM_NODES):
@@ -109,6 +114,19 @@ class NatsTopologySpace(EvolvableSpace, EnumerableSpace):
 
     def decode(self, text: str) -> nx.DiGraph:
         return self.from_genes(arch_to_genes(text))
+
+    # categorical encoding: one gene per edge, its operation ------------------------------------------
+    def categorical(self) -> list[tuple[str, tuple[str, ...]]]:
+        return [(edge_gene(u, v), OPS) for u, v in EDGES]
+
+    def to_categorical(self, genotype: nx.DiGraph) -> dict[str, str]:
+        return {edge_gene(u, v): op for (u, v), op in zip(EDGES, self.genes(genotype))}
+
+    def from_categorical(self, values) -> nx.DiGraph:
+        genes = tuple(values.get(edge_gene(u, v)) for u, v in EDGES)
+        if any(op not in OPS for op in genes):
+            raise InvalidGenotype(f"nats-tss genes need one of {', '.join(OPS)} on each edge, got {dict(values)}")
+        return self.from_genes(genes)
 
     # dataset facts (the task's, for own data) ---------------------------------------------------------
     @property

@@ -170,3 +170,14 @@ def test_adapted_cost_counts_the_built_network(sss, classes, shape):
         assert round(cost.params_m * 1e6) == count_params(network)
         assert round(cost.flops_m * 1e6) == count_flops(network, shape)
         assert network.eval()(torch.zeros(2, *shape)).shape == (2, classes)
+
+
+@given(channels_strategy)
+def test_categorical_encoding_is_one_gene_per_block(channels):
+    space = NatsSizeSpace(dataset="cifar10")
+    values = space.to_categorical(space.from_channels(channels))
+    assert values == {f"block_{i}": c for i, c in enumerate(channels)}
+    assert space.channels(space.from_categorical(values)) == tuple(channels)
+    assert space.categorical() == [(f"block_{i}", CHANNELS) for i in range(NUM_BLOCKS)]
+    with pytest.raises(InvalidGenotype):
+        space.from_categorical({**values, "block_0": 12})

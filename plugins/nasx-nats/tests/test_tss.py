@@ -265,3 +265,19 @@ def test_adapted_cost_is_the_benchmark_cost_for_the_benchmark_shape(tss):
 def test_images_the_networks_cannot_take_are_refused(tss, shape, message):
     with pytest.raises(NasxError, match=message):
         tss.for_data(Task("photos", 3, shape))
+
+
+@given(genes_strategy)
+def test_categorical_encoding_is_one_gene_per_edge(genes):
+    space = NatsTopologySpace(dataset="cifar10")
+    genotype = space.from_genes(genes)
+    values = space.to_categorical(genotype)
+    assert list(values) == ["edge_1<-0", "edge_2<-0", "edge_2<-1", "edge_3<-0", "edge_3<-1", "edge_3<-2"]
+    assert tuple(values.values()) == genes  # the arch string's order
+    assert space.encode(space.from_categorical(values)) == space.encode(genotype)
+    assert space.categorical() == [(name, OPS) for name in values]
+
+
+def test_categorical_values_outside_the_choices_are_refused(tss):
+    with pytest.raises(InvalidGenotype):
+        tss.from_categorical({"edge_1<-0": "conv"})

@@ -1,4 +1,5 @@
-"""Evolutionary searchers: FreeREA (Cavagnero et al., 2023) and classic aging evolution (REA, Real et al., 2019)."""
+"""Evolutionary searchers: FreeREA (Cavagnero et al., 2023), its multi-objective form, and classic aging evolution
+(REA, Real et al., 2019)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ class FreeREA(Searcher):
             step += 1
             members = [entry[0] for entry in population.values()]
             sampled = rng.sample(members, min(tournament, len(members)))
-            parents = context.rank(sampled)[:2]
+            parents = self.order(context, sampled)[:2]
             children = [context.feasible(lambda p=p: space.mutate(p, rng)) for p in parents]
             if len(parents) == 2:
                 children.append(context.feasible(lambda: space.crossover(parents[0], parents[1], rng)))
@@ -48,10 +49,27 @@ class FreeREA(Searcher):
             if len(population) > size:
                 oldest = min(population, key=lambda k: population[k][1])
                 del population[oldest]
-                ranked = context.rank([entry[0] for entry in population.values()])
+                ranked = self.order(context, [entry[0] for entry in population.values()])
                 keep = {space.key(g) for g in ranked[:size]}
                 population = {k: v for k, v in population.items() if k in keep}
         context.stop_reason = f"no new architecture in {patience} steps"
+
+    def order(self, context: SearchContext, genotypes: list) -> list:
+        """Explored genotypes from best to worst: by fitness."""
+        return context.rank(genotypes)
+
+
+class MultiObjectiveFreeREA(FreeREA):
+    """FreeREA's loop with Pareto rank, then crowding distance (NSGA-II's crowded comparison, within the set
+    compared), in place of the fitness: the tournament's two best are its least dominated, least crowded members,
+    and the population keeps the best ``population_size`` by that order. With the fitness as the only objective
+    it is FreeREA."""
+
+    name = "mo-freerea"
+    summary = "FreeREA's aging evolution on the objectives: Pareto rank, then crowding distance, instead of fitness"
+
+    def order(self, context: SearchContext, genotypes: list) -> list:
+        return context.pareto_rank(genotypes)
 
 
 class RegularizedEvolution(Searcher):

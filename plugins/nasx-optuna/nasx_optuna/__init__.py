@@ -1,0 +1,1 @@
+"""nasx-optuna: Optuna samplers as a nasx searcher."""
