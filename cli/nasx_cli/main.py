@@ -71,6 +71,9 @@ def scoring_options(command):
                      "torch's default with serial]."),
         click.option("--scheduler", metavar="tcp://HOST:8786",
                      help="The Dask scheduler to use (--executor dask); without it a local cluster is started."),
+        click.option("--batch-archs", default="auto", show_default=True, metavar="K|auto",
+                     help="Architectures scored in one fused pass where the space and proxies allow (auto: 1 on "
+                     "a CPU, from the free memory on a GPU)."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -150,7 +153,8 @@ def scoring_arguments(args: dict) -> dict:
         "init_seed": args.pop("init_seed"),
         "cache": False if no_cache else cache,
         "options": args.pop("option_pairs"),
-        **{name: args.pop(name) for name in ("device", "executor", "workers", "threads", "scheduler")},
+        **{name: args.pop(name) for name in ("device", "executor", "workers", "threads", "scheduler",
+                                             "batch_archs")},
     }
 
 

@@ -244,12 +244,15 @@ def own_data_batch(data: Data, proxies: Sequence[Proxy]) -> "Batch":
 
 
 def make_evaluator(space: Space, proxies: Sequence[Proxy], inputs: Inputs, device: str = "cpu",
-                   executor: "Executor | None" = None) -> "Evaluator":
+                   executor: "Executor | None" = None, batch_archs: int | str = 1) -> "Evaluator":
+    """The evaluator; ``batch_archs``: architectures per fused pass, or ``auto`` (``nasx.fusion``)."""
     from nasx.evaluator import Evaluator
+    from nasx.fusion import resolve_batch_archs
 
     batch = input_batch(space, proxies, inputs.images, inputs.data)
     return Evaluator(space, proxies, batch, open_cache(inputs.cache), init=inputs.init, init_seed=inputs.init_seed,
-                     device=device, executor=executor)
+                     device=device, executor=executor,
+                     batch_archs=resolve_batch_archs(batch_archs, space, proxies, batch, device))
 
 
 #: executor option -> the command-line option that sets it
@@ -287,12 +290,14 @@ def make_executor(plugins: "Plugins", settings: Execution) -> "Executor":
 
 
 class Running:
-    """The device and the executor of one command; closes an executor it made (not one it was given)."""
+    """The device, the executor and the architectures per fused pass of one command; closes an executor it made
+    (not one it was given)."""
 
     def __init__(self, plugins: "Plugins", settings: Execution) -> None:
         from nasx.scoring import resolve_device
 
         self.device = resolve_device(settings.device)
+        self.batch_archs = settings.batch_archs
         self.owned = not isinstance(settings.executor, Component)
         self.executor = make_executor(plugins, settings)
         try:

@@ -67,7 +67,8 @@ def correlate_command(
     seconds = np.empty_like(scores)
     computed = 0
     with Running(plugins, execution) as running:
-        scorer = make_evaluator(built.space, built.proxies, inputs, running.device, running.executor)
+        scorer = make_evaluator(built.space, built.proxies, inputs, running.device, running.executor,
+                                running.batch_archs)
         try:
             stream = scored_in_order(scorer, [g for _, g in chosen], running.executor.capacity, progress)
             for row, (_, evaluation) in enumerate(stream):
@@ -112,6 +113,7 @@ def correlate_command(
         "init": inputs.init_record(),
         "device": scorer.device,
         "executor": executor_description,
+        "batch_archs": scorer.batch_archs,
         "options": built.options(),
         "results": results,
         "architectures": [

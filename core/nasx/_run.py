@@ -66,7 +66,8 @@ def run_search_command(
     measures_latency = needs_latency(wanted) or any(c.needs_latency for c in constraints)
     oracle, no_truth = inputs.ground_truth(built.space)
     with Running(plugins, execution) as running:
-        scorer = make_evaluator(built.space, built.proxies, inputs, running.device, running.executor)
+        scorer = make_evaluator(built.space, built.proxies, inputs, running.device, running.executor,
+                                running.batch_archs)
         try:
             meter = None
             if measures_latency:
@@ -97,6 +98,7 @@ def run_search_command(
         init=inputs.init_record(), device=scorer.device, executor=executor_description,
         num_classes=built.space.num_classes, input_shape=list(built.space.input_shape),
         **(inputs.data.record() if inputs.data is not None else {}),
+        batch_archs=scorer.batch_archs,
         ground_truth=oracle.source if oracle is not None else None,
         warnings=never_finite(found.history, [p.name for p in built.proxies]),
         history=[evaluation_record(e) for e in found.history],

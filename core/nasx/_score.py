@@ -20,11 +20,12 @@ if TYPE_CHECKING:  # pragma: no cover
 def scored_in_order(scorer: "Evaluator", genotypes: Sequence[nx.DiGraph], capacity: int,
                     progress: bool) -> Iterator[tuple[nx.DiGraph, "Evaluation"]]:
     """(genotype, evaluation) for every genotype, in order, as they are scored: in chunks that keep every worker
-    busy while records stream out in order; each chunk is stored in the cache as it completes, so an interrupted
-    command continues where it stopped. A progress bar with an ETA on a terminal."""
+    busy (with two fused passes each, at least) while records stream out in order; each chunk is stored in the
+    cache as it completes, so an interrupted command continues where it stopped. A progress bar with an ETA on a
+    terminal."""
     from nasx.progress import ProgressBar
 
-    chunk = max(64, 16 * capacity)
+    chunk = max(64, 16 * capacity, 2 * capacity * scorer.batch_archs)
     with ProgressBar("scoring", len(genotypes), enabled=progress, eta=True) as bar:
         for first in range(0, len(genotypes), chunk):
             part = [genotypes[i] for i in range(first, min(first + chunk, len(genotypes)))]
@@ -71,7 +72,8 @@ def iter_score_records(
         genotypes = [built.space.decode(arch) for arch in archs]  # every string is checked before any work
     oracle = inputs.oracle(built.space)
     with Running(plugins, execution) as running:
-        scorer = make_evaluator(built.space, built.proxies, inputs, running.device, running.executor)
+        scorer = make_evaluator(built.space, built.proxies, inputs, running.device, running.executor,
+                                running.batch_archs)
         try:
             for genotype, evaluation in scored_in_order(scorer, genotypes, running.executor.capacity, progress):
                 cost = built.space.cost(genotype)

@@ -67,6 +67,7 @@ def run(
     workers: int | None = None,
     threads: int | None = None,
     scheduler: str | None = None,
+    batch_archs: int | str = "auto",
     plugins: "Plugins | None" = None,
     objectives: Sequence[str] = (),
     plot: str | os.PathLike | None = None,
@@ -86,9 +87,11 @@ def run(
     ``progress`` shows a bar on a terminal's stderr. ``device``: cpu (default, or ``$NASX_DEVICE``), cuda,
     cuda:N, mps or auto. ``executor``: serial (default), process (``workers`` local processes) or dask
     (``scheduler`` address, else a local cluster of ``workers``); ``threads``: torch threads per worker. The same
-    seed gives the same result with any executor. ``data``: your own labelled images (a folder with one sub-folder
-    per class, an .npz, or a CIFAR folder; no ``dataset`` then), read at ``resolution`` x ``resolution`` when given;
-    the proxies see a class-balanced batch drawn from them with ``data_seed``.
+    seed gives the same result with any executor. ``batch_archs``: architectures scored in one fused pass where
+    the space and proxies allow (``auto``: 1 on a CPU, from the free memory on a GPU); scores do not depend on it
+    (up to float rounding). ``data``: your own labelled images (a folder with one sub-folder per class, an .npz,
+    or a CIFAR folder; no ``dataset`` then), read at ``resolution`` x ``resolution`` when given; the proxies see a
+    class-balanced batch drawn from them with ``data_seed``.
 
     ``objectives`` (two or more of ``fitness``, ``params``, ``flops``, ``latency`` and the proxies scored) make the
     result carry the front of the scored architectures (``result.front``) and, with ground truth, its
@@ -103,7 +106,7 @@ def run(
         plugins_or_default(plugins), space, dataset, proxies, combiner, search, seed,
         budget_or_default(max_evals, max_time, max_wall), Limits(max_flops, max_params, max_latency),
         Inputs(data_dir, images, init, init_seed, cache, Data.given(data, resolution, data_seed)),
-        Execution(device, executor, workers, threads, scheduler),
+        Execution(device, executor, workers, threads, scheduler, batch_archs),
         options, out, progress, objectives=objectives, plot=plot,
         latency=Latency(latency_runtime, latency_device, latency_batch, latency_threads, latency_warmup,
                         latency_repeats))
@@ -130,6 +133,7 @@ def iter_scores(
     workers: int | None = None,
     threads: int | None = None,
     scheduler: str | None = None,
+    batch_archs: int | str = "auto",
     plugins: "Plugins | None" = None,
 ) -> Iterator[dict[str, Any]]:
     """``score``, one record at a time, in order, as the architectures are scored. ``all_archs`` takes every
@@ -140,7 +144,7 @@ def iter_scores(
     return iter_score_records(
         plugins_or_default(plugins), [archs] if isinstance(archs, str) else list(archs), all_archs, space, dataset,
         proxies, Inputs(data_dir, images, init, init_seed, cache, Data.given(data, resolution, data_seed)),
-        Execution(device, executor, workers, threads, scheduler), options, progress)
+        Execution(device, executor, workers, threads, scheduler, batch_archs), options, progress)
 
 
 def score(archs: Sequence[str] | str = (), **options: Any) -> list[dict[str, Any]]:
@@ -175,6 +179,7 @@ def correlate(
     workers: int | None = None,
     threads: int | None = None,
     scheduler: str | None = None,
+    batch_archs: int | str = "auto",
     plugins: "Plugins | None" = None,
 ) -> dict[str, Any]:
     """Rank correlation of each proxy, and of each combiner over all the proxies, with the benchmark's test
@@ -186,7 +191,7 @@ def correlate(
     return correlate_command(
         plugins_or_default(plugins), space, dataset, proxies, combiners, sample, seed, bootstrap, cells,
         Inputs(data_dir, images, init, init_seed, cache, Data.given(data, resolution, data_seed)),
-        Execution(device, executor, workers, threads, scheduler),
+        Execution(device, executor, workers, threads, scheduler, batch_archs),
         options, [out] if isinstance(out, (str, os.PathLike)) else list(out), plot, progress)
 
 
@@ -222,6 +227,7 @@ def experiment(
     workers: int | None = None,
     threads: int | None = None,
     scheduler: str | None = None,
+    batch_archs: int | str = "auto",
     plugins: "Plugins | None" = None,
 ) -> ExperimentResult:
     """Run every combination of searches x proxy sets x datasets x constraints x budgets x seeds with one shared
@@ -243,7 +249,7 @@ def experiment(
                       constraints=constraints, images=images, options=options)
     return experiment_command(plugins_or_default(plugins), spec, data_dir, Data.given(data, resolution, data_seed),
                               init, init_seed, cache,
-                              Execution(device, executor, workers, threads, scheduler), out, resume, plot,
+                              Execution(device, executor, workers, threads, scheduler, batch_archs), out, resume, plot,
                               progress, on_failure)
 
 

@@ -23,6 +23,7 @@ from nasx.interfaces import Proxy, Space
 if TYPE_CHECKING:  # pragma: no cover
     from nasx.data import Batch
     from nasx.interfaces import Executor
+    from nasx.scoring import ScoreTask, TaskResult
 
 INIT_SCHEMES = ("kaiming", "pytorch")
 
@@ -143,7 +144,9 @@ class Evaluator:
         init_seed: int = 0,
         device: str = "cpu",
         executor: "Executor | None" = None,
+        batch_archs: int = 1,
     ) -> None:
+        from nasx.fusion import fusion_applies
         from nasx.scoring import ScoringSetup
 
         if not proxies:
@@ -169,6 +172,8 @@ class Evaluator:
 
             executor = SerialExecutor()
         self.executor = executor
+        #: architectures scored in one fused pass (1 where the space or no proxy fuses; see nasx.fusion)
+        self.batch_archs = batch_archs if fusion_applies(space, self.proxies) else 1
         self.setup = ScoringSetup(space, self.proxies, batch, init, init_seed, device)
         self._started = False
         #: called with (arch, proxy name, error) for every score that failed
@@ -197,7 +202,9 @@ class Evaluator:
         """Scores of several genotypes, in their order, computed concurrently by the executor.
 
         ``keep_going(seconds)`` is asked before each genotype with the compute seconds recorded so far by this
-        call; once it says False no further genotype is started, and those not started are None.
+        call; once it says False no further genotype is started, and those not started are None. With
+        ``batch_archs`` K > 1, genotypes that lack the same proxies, a fusable one among them, go to the executor
+        K at a time, to be scored in one fused pass (the last tasks may hold fewer).
         """
         from nasx.scoring import ScoreTask
 
@@ -209,38 +216,52 @@ class Evaluator:
         spent = [0.0]
 
         def tasks():
+            waiting: dict[tuple[str, ...], list[ScoreTask]] = {}  # missing proxies -> tasks to fuse
             for number, genotype in enumerate(genotypes):
                 if keep_going is not None and not keep_going(spent[0]):
-                    return
+                    break
                 evaluation, missing = self._from_cache(genotype)
                 if not missing:
                     results[number] = evaluation
                     spent[0] += evaluation.compute_seconds
                     continue
                 partial[number] = evaluation
-                yield ScoreTask(number, evaluation.arch, tuple(p.name for p in missing))
+                task = ScoreTask(number, evaluation.arch, tuple(p.name for p in missing))
+                if self.batch_archs == 1 or not any(p.fusable and p.needs_network for p in missing):
+                    yield task
+                    continue
+                group = waiting.setdefault(task.proxies, [])
+                group.append(task)
+                if len(group) == self.batch_archs:
+                    yield _together(waiting.pop(task.proxies))
+            for group in waiting.values():  # started at their turn: the budget allowed them
+                yield _together(group)
 
         stream = self.executor.run(tasks())
         try:
-            for result in stream:
-                if result.fatal:
-                    raise NasxError(result.fatal)
-                evaluation = partial.pop(result.number)
-                for name, score in result.scores.items():
-                    proxy = self._proxy_by_name[name]
-                    evaluation.scores[name], evaluation.seconds[name] = score, result.seconds[name]
-                    evaluation.cached[name] = False
-                    spent[0] += result.seconds[name]
-                    if name in result.errors:  # a failed score is not cached: a later run tries again
-                        evaluation.errors[name] = result.errors[name]
-                        self.on_error(evaluation.arch, name, result.errors[name])
-                    else:
-                        self.cache.put(self.cache_key(proxy, evaluation.arch), score, result.seconds[name])
-                results[result.number] = self._in_order(evaluation)
+            for task_result in stream:
+                if task_result.fatal:
+                    raise NasxError(task_result.fatal)
+                for result in task_result.all():
+                    results[result.number] = self._record(partial.pop(result.number), result, spent)
         finally:
             stream.close()
             self.cache.commit()
         return results
+
+    def _record(self, evaluation: Evaluation, result: "TaskResult", spent: list[float]) -> Evaluation:
+        """The evaluation completed with a task's scores, which are cached (but for failed ones)."""
+        for name, score in result.scores.items():
+            proxy = self._proxy_by_name[name]
+            evaluation.scores[name], evaluation.seconds[name] = score, result.seconds[name]
+            evaluation.cached[name] = False
+            spent[0] += result.seconds[name]
+            if name in result.errors:  # a failed score is not cached: a later run tries again
+                evaluation.errors[name] = result.errors[name]
+                self.on_error(evaluation.arch, name, result.errors[name])
+            else:
+                self.cache.put(self.cache_key(proxy, evaluation.arch), score, result.seconds[name])
+        return self._in_order(evaluation)
 
     def _from_cache(self, genotype: nx.DiGraph) -> tuple[Evaluation, list[Proxy]]:
         arch = self.space.encode(genotype)
@@ -266,6 +287,13 @@ class Evaluator:
     def close(self) -> None:
         """Close the cache; the executor belongs to whoever made it."""
         self.cache.close()
+
+
+def _together(tasks: list["ScoreTask"]) -> "ScoreTask":
+    """One task of several architectures: the first carries the others."""
+    from dataclasses import replace
+
+    return replace(tasks[0], more=tuple(tasks[1:]))
 
 
 def _warn(arch: str, proxy: str, error: str) -> None:

@@ -94,7 +94,7 @@ def experiment_command(
     fresh: list[dict[str, Any]] = []
     # one executor for the whole grid: its workers start once
     with Running(plugins, execution) as running, ProgressBar("experiment", len(runs), enabled=progress) as bar:
-        shared = Execution(device=running.device, executor=running.executor)
+        shared = Execution(device=running.device, executor=running.executor, batch_archs=running.batch_archs)
         for number, entry in enumerate(runs, start=1):
             if entry["run_key"] in done:
                 continue

@@ -168,6 +168,15 @@ class Space(Component, ABC):
     def build(self, genotype: nx.DiGraph) -> "torch.nn.Module":
         """A freshly built torch network (imports torch); a space without networks raises NotImplementedError."""
 
+    #: True when ``build_fused`` builds one network of several genotypes (horizontal fusion, :mod:`nasx.fusion`)
+    fusable: ClassVar[bool] = False
+
+    def build_fused(self, genotypes: Sequence[nx.DiGraph]) -> "torch.nn.Module":
+        """One network computing the networks of ``genotypes`` side by side, holding them (``networks``, as
+        ``build`` gives them) to take their weights from (``load_networks()``); see :mod:`nasx.fusion` for what it
+        offers proxies. Only spaces with ``fusable = True``."""
+        raise NotImplementedError(f"space '{self.name}' does not build fused networks")
+
     def build_for_training(self, genotype: nx.DiGraph) -> "torch.nn.Module":
         """The network a practitioner trains (what ``nasx export`` writes): by default the one ``build`` gives. A
         space whose proxies score a smaller stand-in of its network returns the full network here."""
@@ -282,6 +291,15 @@ class Proxy(Component, ABC):
     def score_genotype(self, space: Space, genotype: nx.DiGraph) -> float:
         """Score computed from the genotype alone (for proxies with ``needs_network = False``)."""
         raise NasxError(f"proxy '{self.name}' scores networks, not genotypes")
+
+    #: True when ``score_fused`` scores every architecture of a fused network in one pass
+    fusable: ClassVar[bool] = False
+
+    def score_fused(self, network: "torch.nn.Module", batch: "Batch | None", space: Space) -> list[float | None]:
+        """Scores of the architectures of a fused network (``Space.build_fused``), in its order, each initialised
+        as it would be alone: the scores ``score_network`` gives each architecture's own network. None for an
+        architecture that must be scored on its own network. Only proxies with ``fusable = True``."""
+        raise NotImplementedError(f"proxy '{self.name}' does not score fused networks")
 
     @property
     def repeats(self) -> int:

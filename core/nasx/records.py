@@ -62,6 +62,8 @@ class RunResult:
     data: str | None = None
     resolution: int | None = None
     data_seed: int | None = None
+    #: architectures scored per fused pass (1: one at a time)
+    batch_archs: int = 1
     test_accuracy: float | None = None
     optimum_arch: str | None = None
     optimum_accuracy: float | None = None

@@ -100,18 +100,26 @@ class ScoringSetup:
 
 @dataclass(frozen=True)
 class ScoreTask:
-    """Score ``arch`` (a canonical string) with the named proxies of the setup ``setup_id``."""
+    """Score ``arch`` (a canonical string) with the named proxies of the setup ``setup_id``; ``more``: further
+    architectures, each with its own number and proxies, scored in the same task (in one fused pass where the
+    space and the proxies allow: :mod:`nasx.fusion`)."""
 
     number: int
     arch: str
     proxies: tuple[str, ...]
     setup_id: str = ""
     attempt: int = 1
+    more: tuple["ScoreTask", ...] = ()
+
+    def all(self) -> tuple["ScoreTask", ...]:
+        """This architecture's task and those of the others scored with it."""
+        return (self, *self.more)
 
 
 @dataclass
 class TaskResult:
-    """Per proxy: score, seconds, and the error that made the score NaN (None when it was computed)."""
+    """Per proxy: score, seconds, and the error that made the score NaN (None when it was computed); ``more``: the
+    results of the task's further architectures."""
 
     number: int
     arch: str
@@ -120,12 +128,19 @@ class TaskResult:
     errors: dict[str, str] = field(default_factory=dict)
     #: a user error (NasxError) that must stop the command, not become a NaN
     fatal: str | None = None
+    more: list["TaskResult"] = field(default_factory=list)
+
+    def all(self) -> list["TaskResult"]:
+        return [self, *self.more]
 
     @classmethod
     def failed(cls, task: "ScoreTask", message: str) -> "TaskResult":
         """Every score of the task NaN with ``message``: a task that could not be run at all."""
-        return cls(task.number, task.arch, scores={p: math.nan for p in task.proxies},
-                   seconds={p: 0.0 for p in task.proxies}, errors={p: message for p in task.proxies})
+        results = [cls(t.number, t.arch, scores={p: math.nan for p in t.proxies},
+                       seconds={p: 0.0 for p in t.proxies}, errors={p: message for p in t.proxies})
+                   for t in task.all()]
+        results[0].more = results[1:]
+        return results[0]
 
 
 def setup_id(payload: bytes) -> str:
@@ -133,15 +148,107 @@ def setup_id(payload: bytes) -> str:
 
 
 def run_task(setup: ScoringSetup, task: ScoreTask) -> TaskResult:
-    """Scores of one task. A proxy that raises gets a NaN score and its error; a NasxError (a user error, e.g. a
-    proxy not defined for the space) is returned as ``fatal``."""
-    result = TaskResult(task.number, task.arch)
+    """Scores of one task (of one architecture or several). A proxy that raises gets a NaN score and its error; a
+    NasxError (a user error, e.g. a proxy not defined for the space) is returned as ``fatal``."""
+    tasks = task.all()
+    results = [TaskResult(t.number, t.arch) for t in tasks]
     try:
-        genotype = setup.space.decode(task.arch)
-        compute(setup, genotype, [setup.proxy(name) for name in task.proxies], result)
+        genotypes = [setup.space.decode(t.arch) for t in tasks]
+        proxies = [[setup.proxy(name) for name in t.proxies] for t in tasks]
+        if len(tasks) == 1:
+            compute(setup, genotypes[0], proxies[0], results[0])
+        else:
+            compute_many(setup, genotypes, proxies, results)
     except NasxError as exc:
-        result.fatal = str(exc)
-    return result
+        results[0].fatal = str(exc)
+    results[0].more = results[1:]
+    return results[0]
+
+
+def compute_many(setup: ScoringSetup, genotypes: Sequence, proxies: Sequence[Sequence["Proxy"]],
+                 results: Sequence[TaskResult]) -> None:
+    """``compute`` for several genotypes, each with its own proxies: the fusable proxies (``Proxy.fusable``) of a
+    space that builds fused networks score them all in one pass (:mod:`nasx.fusion`); every other score, and any
+    the fused pass could not give, is computed one architecture at a time."""
+    setup.prepare()
+    remaining = [list(wanted) for wanted in proxies]
+    fusable = [p for p in setup.proxies if p.fusable and p.needs_network and any(p in wanted for wanted in proxies)]
+    if setup.space.fusable and fusable and len(genotypes) > 1:
+        _compute_fused(setup, genotypes, fusable, proxies, results)
+        remaining = [[p for p in wanted if p.name not in result.scores] for wanted, result in zip(proxies, results)]
+    for genotype, wanted, result in zip(genotypes, remaining, results):
+        if wanted:
+            compute(setup, genotype, wanted, result)
+
+
+def _compute_fused(setup: ScoringSetup, genotypes: Sequence, fusable: Sequence["Proxy"],
+                   proxies: Sequence[Sequence["Proxy"]], results: Sequence[TaskResult]) -> None:
+    """Fill ``results`` with the fusable proxies' scores of one fused network of the genotypes, each averaged over
+    its repeats; the pass's seconds (building, initialising and scoring) are split evenly among the genotypes.
+    Each repeat initialises every model's own network as ``_score_network`` would, once, and each proxy scores a
+    fused network loaded from them. A score the pass cannot give (the fused network cannot be built, a proxy
+    raises or returns None for a model) is left out, for the caller to compute alone."""
+    from nasx.torch_utils import initialise_fused
+
+    start = time.perf_counter()
+    try:
+        network = setup.space.build_fused(genotypes)
+        if setup.device != "cpu":
+            network = network.to(setup.device)
+    except NasxError:
+        raise
+    except Exception as exc:  # e.g. out of memory: one at a time still works
+        _fusion_failed("building a fused network", exc)
+        return
+    seconds = {p.name: (time.perf_counter() - start) / len(fusable) for p in fusable}
+    values: dict[str, list[list]] = {p.name: [] for p in fusable}
+    for repeat in range(max(p.repeats for p in fusable)):
+        active = [p for p in fusable if p.repeats > repeat and p.name in values]
+        if not active:
+            break
+        start = time.perf_counter()
+        initialise_fused(network, setup.init, seed=setup.init_seed * 1000 + repeat)
+        loaded = True
+        shared = (time.perf_counter() - start) / len(active)
+        for proxy in active:
+            start = time.perf_counter()
+            if not loaded:  # every proxy starts from the repeat's initial weights, as when it runs alone
+                network.load_networks()
+            loaded = False
+            batch = setup.batch.take(proxy.batch_size) if proxy.needs_data and setup.batch is not None else None
+            try:
+                scores = list(proxy.score_fused(network, batch, setup.space))
+                if len(scores) != len(genotypes):
+                    raise ValueError(f"{len(scores)} scores for {len(genotypes)} architectures")
+            except NasxError:
+                raise
+            except Exception as exc:
+                _fusion_failed(f"{proxy.name} on a fused network", exc)
+                del values[proxy.name]
+                continue
+            values[proxy.name].append(scores)
+            seconds[proxy.name] += time.perf_counter() - start + shared
+    for name, repeats in values.items():
+        for index, (wanted, result) in enumerate(zip(proxies, results)):
+            scores = [scores[index] for scores in repeats]
+            if any(score is None for score in scores) or name not in {p.name for p in wanted}:
+                continue
+            result.scores[name] = _mean([float(score) for score in scores])
+            result.seconds[name] = seconds[name] / len(genotypes)
+
+
+_REPORTED_FAILURES: set[str] = set()
+
+
+def _fusion_failed(what: str, exc: BaseException) -> None:
+    """One warning per kind of failure and process: the scores are then computed one architecture at a time."""
+    import logging
+
+    key = f"{what}: {type(exc).__name__}"
+    if key not in _REPORTED_FAILURES:
+        _REPORTED_FAILURES.add(key)
+        logging.getLogger("nasx").warning("%s failed (%s); scoring one architecture at a time instead", what,
+                                          _error(exc))
 
 
 def compute(setup: ScoringSetup, genotype, proxies: Sequence["Proxy"], result: TaskResult) -> None:

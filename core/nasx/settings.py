@@ -2,7 +2,8 @@
 
 - ``Limits``: feasibility limits of the architectures (FLOPs, parameters, measured latency);
 - ``Latency``: how latency is measured (runtime, device, batch, threads, warm-up and timed runs);
-- ``Execution``: where and how scores are computed (device, executor, workers, threads, scheduler);
+- ``Execution``: where and how scores are computed (device, executor, workers, threads, scheduler, architectures
+  per fused pass);
 - ``Inputs``: what the proxies see and what is known of the truth (data directory, images, initialisation,
   score cache, and the user's own ``Data``);
 - ``Data``: a user's own images (``--data``, ``--resolution``, ``--data-seed``), opened once.
@@ -116,19 +117,24 @@ class Latency:
 class Execution:
     """Where and how scores are computed. ``executor``: a name (``auto``, ``serial``, ``process``, ``dask``), an
     Executor class or instance; ``workers`` processes (None: one per core), ``threads`` torch threads per worker
-    (0: torch's default), ``scheduler`` the address of a Dask scheduler."""
+    (0: torch's default), ``scheduler`` the address of a Dask scheduler; ``batch_archs`` architectures scored in
+    one fused pass, or ``auto`` (:mod:`nasx.fusion`)."""
 
     device: str | None = None
     executor: ComponentSpec = DEFAULT_EXECUTOR
     workers: int | None = None
     threads: int | None = None
     scheduler: str | None = None
+    batch_archs: int | str = "auto"
 
     def __post_init__(self) -> None:
+        from nasx.fusion import check_batch_archs
+
         if self.workers is not None:
             check_int("--workers", self.workers, 1, " (leave it out for one worker per core)")
         if self.threads is not None:
             check_int("--threads", self.threads, 0, " (0: torch's default)")
+        object.__setattr__(self, "batch_archs", check_batch_archs(self.batch_archs))
 
 
 @dataclass(frozen=True)

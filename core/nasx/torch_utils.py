@@ -57,3 +57,11 @@ def _initialise(network: nn.Module, scheme: str, seed: int) -> None:
             # not reach the next one (the evaluator's device copy always gets the CPU network's, never updated).
             if module.track_running_stats:
                 module.reset_running_stats()
+
+
+def initialise_fused(network: nn.Module, scheme: str, seed: int) -> None:
+    """Initialise a fused network (:mod:`nasx.fusion`) as each of its architectures would be alone: each model's
+    own network (``network.networks``) drawn exactly as ``initialise`` draws it, then copied into the fused one."""
+    for single in network.networks:
+        initialise(single, scheme, seed)
+    network.load_networks()

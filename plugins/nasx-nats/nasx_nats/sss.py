@@ -30,6 +30,7 @@ class NatsSizeSpace(EvolvableSpace, EnumerableSpace):
     default_dataset = "cifar10"
     version = "1"  # bump when the networks or the genotype encoding change
     cost_is_exact = True  # cost() counts every parameter of build()
+    fusable = True  # build_fused: several architectures in one network
     defaults = {"benchmark_dir": ""}
     # own data: the two stride-2 reduction blocks need sides divisible by 4 (their pooled shortcut rounds down)
     adapts_to_data = True
@@ -159,6 +160,15 @@ class NatsSizeSpace(EvolvableSpace, EnumerableSpace):
         from nasx_nats.network import SizeNetwork
 
         return SizeNetwork(arch_to_genes(CELL), self.channels(genotype), self.num_classes)
+
+    def build_fused(self, genotypes):
+        """The genotypes' networks side by side (:mod:`nasx.fusion`), each block padded to the widest model's
+        channels (the extra channels hold zeros)."""
+        from nasx_nats.network import SizeNetwork
+
+        network = SizeNetwork(arch_to_genes(CELL), [self.channels(g) for g in genotypes], self.num_classes)
+        network.networks = [self.build(g) for g in genotypes]
+        return network
 
     def skip_edges(self, genotype: nx.DiGraph) -> list[tuple[int, int]]:
         return [(u, v) for (u, v), op in zip(EDGES, arch_to_genes(CELL)) if op == "skip_connect"]

@@ -83,6 +83,7 @@ class NatsTopologySpace(EvolvableSpace, EnumerableSpace):
     default_dataset = "cifar10"
     version = "1"  # bump when the networks or the genotype encoding change
     cost_is_exact = True  # cost() counts every parameter of build()
+    fusable = True  # build_fused: several architectures in one network
     defaults = {"benchmark_dir": ""}
     # own data: the two stride-2 reduction blocks need sides divisible by 4 (their pooled shortcut rounds down)
     adapts_to_data = True
@@ -211,6 +212,16 @@ class NatsTopologySpace(EvolvableSpace, EnumerableSpace):
         from nasx_nats.network import TopologyNetwork
 
         return TopologyNetwork(self.genes(genotype), STAGE_CHANNELS, CELLS_PER_STAGE, self.num_classes)
+
+    def build_fused(self, genotypes):
+        """The genotypes' networks side by side (:mod:`nasx.fusion`): cells whose edges run each operation on the
+        models that chose it."""
+        from nasx_nats.network import TopologyNetwork
+
+        network = TopologyNetwork([self.genes(g) for g in genotypes], STAGE_CHANNELS, CELLS_PER_STAGE,
+                                  self.num_classes)
+        network.networks = [self.build(g) for g in genotypes]
+        return network
 
     def skip_edges(self, genotype: nx.DiGraph) -> list[tuple[int, int]]:
         return [(u, v) for u, v in EDGES if genotype.edges[u, v]["op"] == "skip_connect"]

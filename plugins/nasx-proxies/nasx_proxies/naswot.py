@@ -87,10 +87,61 @@ class BoxAverage3x3:
         return functional.conv2d(x, ones, padding=1, groups=x.shape[1]).div_(window_sizes)
 
 
+def observed_forward(network, images, record) -> None:
+    """One forward pass of ``network`` on ``images`` in training mode (BatchNorm uses batch statistics, as in the
+    reference implementation), without gradients, calling ``record(module, inputs, output)`` for every ReLU. Dead
+    operations are skipped (their ReLUs still run); on a CPU, poolings are computed as convolutions and the pass runs
+    in the channels-last layout. The network is left as it was, but for BatchNorm's running statistics."""
+    import torch
+    from torch import nn
+
+    from nasx_proxies._common import replaced_forwards, skipping_dead_operations
+
+    on_cpu = images.device.type == "cpu"
+    box_average = BoxAverage3x3()
+    # CPU-specific: avg_pool2d is slow there in channels-last, a depthwise convolution is not
+    poolings = {m: box_average for m in network.modules() if on_cpu and BoxAverage3x3.replaces(m)}
+    handles = [m.register_forward_hook(record) for m in network.modules() if isinstance(m, nn.ReLU)]
+    try:
+        network.train()
+        if on_cpu:  # only the memory layout changes; CPU convolutions run about twice as fast with it
+            network.to(memory_format=torch.channels_last)
+            images = images.contiguous(memory_format=torch.channels_last)
+        with torch.no_grad(), replaced_forwards(poolings), skipping_dead_operations(network.modules()):
+            network(images)
+    finally:
+        for handle in handles:
+            handle.remove()
+        if on_cpu:  # the evaluator shares one network between proxies; the next one must not inherit this layout
+            network.to(memory_format=torch.contiguous_format)
+
+
+def kernel_device(images):
+    """Where the kernel is summed: MPS has no float64, and the kernel is tiny, so it is summed on the CPU there."""
+    import torch
+
+    return images.device if images.device.type != "mps" else torch.device("cpu")
+
+
+def batched_agreement_counts(codes):
+    """(M, N, N) float64: ``agreement_counts`` of M models at once, from their float32 codes (M, N, units) in {0, 1}
+    (exact integers: products are summed in float32 over at most 2**24 units at a time)."""
+    import torch
+
+    models, size, units = codes.shape
+    gram = torch.zeros((models, size, size), dtype=torch.float64, device=codes.device)
+    for start in range(0, units, EXACT_FLOAT32_COUNT):
+        chunk = codes[:, :, start:start + EXACT_FLOAT32_COUNT]
+        gram += torch.bmm(chunk, chunk.transpose(1, 2)).double()
+    active = gram.diagonal(dim1=1, dim2=2).clone()
+    return gram.mul_(2).sub_(active[:, :, None]).sub_(active[:, None, :]).add_(units)
+
+
 class NASWOT(Proxy):
     name = "naswot"
     summary = "log|det| of the Hamming kernel of binary ReLU codes over a mini-batch"
     needs_data = True
+    fusable = True
     defaults = {"batch_size": 64, "repeats": 3}
     option_checks = {"batch_size": non_negative, "repeats": positive}  # batch_size 0: the whole input batch
     # 2: poolings computed as convolutions on the CPU (a code can differ only where a float32 activation rounds
@@ -99,18 +150,14 @@ class NASWOT(Proxy):
 
     def score_network(self, network, batch, space) -> float:
         import torch
-        from torch import nn
 
-        from nasx_proxies._common import keep_freed_memory, replaced_forwards, skipping_dead_operations
+        from nasx_proxies._common import keep_freed_memory
 
         keep_freed_memory()
         # K_ij = N_A - Hamming(c_i, c_j): the units on which images i and j agree, summed over the ReLUs.
         size = len(batch)
-        images = batch.images
-        on_cpu = images.device.type == "cpu"
-        # MPS has no float64; the kernel is tiny, so it is summed on the CPU there
-        kernel_device = images.device if images.device.type != "mps" else torch.device("cpu")
-        kernel = torch.zeros(size, size, dtype=torch.float64, device=kernel_device)
+        device = kernel_device(batch.images)
+        kernel = torch.zeros(size, size, dtype=torch.float64, device=device)
         # Several ReLUs often read the same tensor (every op leaving a cell node starts with its own ReLU); their
         # codes are identical, so the counts are computed once per tensor and added once per ReLU.
         seen: dict[int, tuple[weakref.ref, torch.Tensor]] = {}
@@ -121,25 +168,59 @@ class NASWOT(Proxy):
             if known is not None and known[0]() is source and not module.inplace:
                 kernel.add_(known[1])
                 return
-            counts = agreement_counts(output, size, kernel_device)
+            counts = agreement_counts(output, size, device)
             kernel.add_(counts)
             if not module.inplace:
                 seen[id(source)] = (weakref.ref(source), counts)
 
-        box_average = BoxAverage3x3()
-        # CPU-specific: avg_pool2d is slow there in channels-last, a depthwise convolution is not
-        poolings = {m: box_average for m in network.modules() if on_cpu and BoxAverage3x3.replaces(m)}
-        handles = [m.register_forward_hook(record) for m in network.modules() if isinstance(m, nn.ReLU)]
-        try:
-            network.train()  # batch statistics in BatchNorm, as in the reference implementation
-            if on_cpu:  # only the memory layout changes; CPU convolutions run about twice as fast with it
-                network.to(memory_format=torch.channels_last)
-                images = images.contiguous(memory_format=torch.channels_last)
-            with torch.no_grad(), replaced_forwards(poolings), skipping_dead_operations(network.modules()):
-                network(images)
-        finally:
-            for handle in handles:
-                handle.remove()
-            if on_cpu:  # the evaluator shares one network between proxies; the next one must not inherit this layout
-                network.to(memory_format=torch.contiguous_format)
+        observed_forward(network, batch.images, record)
         return float(torch.linalg.slogdet(kernel).logabsdet)
+
+    def score_fused(self, network, batch, space) -> list[float]:
+        """Each model's kernel from its own channels of every ReLU output (``network.layout``), all in one pass:
+        the same integer matrices as one network at a time, so the same scores wherever the activations are."""
+        import torch
+
+        from nasx_proxies._common import keep_freed_memory
+
+        keep_freed_memory()
+        size, models = len(batch), len(network.networks)
+        device = kernel_device(batch.images)
+        kernels = torch.zeros(models, size, size, dtype=torch.float64, device=device)
+        # per (tensor read, model): its counts, added again for every further ReLU of that model reading the tensor
+        seen: dict[tuple, torch.Tensor] = {}
+
+        def record(module, inputs, output):
+            layout = network.layout(module)
+            blocks = output.unflatten(1, (len(layout.models), layout.padded))
+            missing: dict[int, list[tuple[int, int]]] = {}  # width -> [(block, model)] whose counts are computed
+            for block, (model, width) in enumerate(zip(layout.models, layout.widths)):
+                known = seen.get((layout.source, model)) if layout.source is not None else None
+                if known is not None and not module.inplace:
+                    kernels[model].add_(known)
+                else:
+                    missing.setdefault(width, []).append((block, model))
+            for width, members in missing.items():
+                chosen = [block for block, _ in members]
+                for (_, model), counts in zip(members, _counts(blocks, chosen, width, device, batched)):
+                    kernels[model].add_(counts)
+                    if layout.source is not None and not module.inplace:
+                        seen[(layout.source, model)] = counts
+
+        batched = batch.images.device.type != "cpu"  # the CPU multiplies int8 codes faster, one model at a time
+        observed_forward(network, batch.images, record)
+        return [float(value) for value in torch.linalg.slogdet(kernels).logabsdet]
+
+
+def _counts(blocks, chosen: list[int], width: int, device, batched: bool):
+    """Agreement counts of the first ``width`` channels of the chosen blocks (blocks: (N, models, channels, ...)), on
+    ``device``: in one batched product, or one model at a time (``agreement_counts``)."""
+    import torch
+
+    size = blocks.shape[0]
+    if not batched:
+        return [agreement_counts(blocks[:, block, :width], size, device) for block in chosen]
+    codes = torch.sign(blocks[:, chosen, :width].movedim(1, 0).reshape(len(chosen), size, -1)).float()
+    if torch.isnan(codes.sum()).any():  # NaN > 0 is false: inactive
+        codes = torch.nan_to_num(codes, nan=0.0)
+    return batched_agreement_counts(codes).to(device)

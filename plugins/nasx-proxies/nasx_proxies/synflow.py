@@ -36,23 +36,63 @@ def synflow_score(network, input_shape, use_log: bool) -> float:
     plan = positive_double_forwards(modules, channels_last)
     if plan is None:
         return synflow_score_on_copy(network, input_shape, use_log)
-    forwards, weights, relu_inputs = plan
-    inputs = torch.ones((1, *input_shape), dtype=torch.float64, device=device)
-    if channels_last and inputs.dim() == 4:
-        inputs = inputs.contiguous(memory_format=torch.channels_last)
-    with replaced_forwards(forwards), skipping_dead_operations(modules):
-        output = network(inputs)
+    forwards, weights, _, relu_inputs = plan
+    output = _positive_forward(network, modules, forwards, input_shape, device, channels_last)
     if _any_negative(relu_inputs):  # the network's own computations made an activation negative: ReLUs matter
         return synflow_score_on_copy(network, input_shape, use_log)
     gradients = torch.autograd.grad(output.sum(), weights, allow_unused=True)
     return _sum_flows(weights, gradients, use_log)
 
 
+def synflow_scores_fused(network, input_shape, use_log: bool) -> list[float | None]:
+    """The score of each model of a fused network (:mod:`nasx.fusion`) in one pass: one double-precision backward
+    of R = the sum of all the models' outputs, then each weight's flows summed per model (``network.layout``). The
+    models share no weights, so the gradient of R with respect to a model's weights is that of its own output: the
+    scores are those of ``synflow_score`` on each model's network. None for every model when the in-place
+    computation does not apply (each is then scored on its own)."""
+    import torch
+
+    modules = all_modules(network)
+    models = len(network.networks)
+    device = next(network.parameters()).device
+    channels_last = device.type == "cpu"
+    plan = positive_double_forwards(modules, channels_last)
+    if plan is None:
+        return [None] * models
+    forwards, weights, owners, relu_inputs = plan
+    output = _positive_forward(network, modules, forwards, input_shape, device, channels_last)
+    if _any_negative(relu_inputs):
+        return [None] * models
+    gradients = torch.autograd.grad(output.sum(), weights, allow_unused=True)
+    totals = [0.0] * models  # per model, float additions in layer order, as _sum_flows adds them
+    with torch.no_grad():
+        for weight, gradient, owner in zip(weights, gradients, owners):
+            if gradient is None:
+                continue
+            flow = gradient.log1p_() if use_log else gradient
+            layout = network.layout(owner)
+            sums = (weight * flow).abs_().reshape(len(layout.models), -1).sum(1).tolist()
+            for model, value in zip(layout.models, sums):
+                totals[model] += value
+    return totals
+
+
+def _positive_forward(network, modules, forwards, input_shape, device, channels_last: bool):
+    """The output for an all-ones double-precision input with the replaced forwards, dead operations skipped."""
+    import torch
+
+    inputs = torch.ones((1, *input_shape), dtype=torch.float64, device=device)
+    if channels_last and inputs.dim() == 4:
+        inputs = inputs.contiguous(memory_format=torch.channels_last)
+    with replaced_forwards(forwards), skipping_dead_operations(modules):
+        return network(inputs)
+
+
 def positive_double_forwards(modules, channels_last: bool = False):
-    """(module -> replacement forward, the |W| tensors in module order, the list that collects what the ReLUs
-    receive) for a network's ``modules()``, or None when the network holds parameters in modules other than
-    convolutions, linear layers and BatchNorm, or uses dropout. ``channels_last``: convolution weights in that
-    layout."""
+    """(module -> replacement forward, the |W| tensors in module order, the module of each, the list that collects
+    what the ReLUs receive) for a network's ``modules()``, or None when the network holds parameters in modules
+    other than convolutions, linear layers and BatchNorm, or uses dropout. ``channels_last``: convolution weights
+    in that layout."""
     import torch
     from torch import nn
     from torch.nn import functional
@@ -78,16 +118,18 @@ def positive_double_forwards(modules, channels_last: bool = False):
         relu_inputs.append(x)
         return x
 
-    forwards, weights = {}, []
+    forwards, weights, owners = {}, [], []
     for module in modules:
         if isinstance(module, nn.Conv2d) and module.padding_mode == "zeros":
             weight = absolute(module.weight, requires_grad=True)
             forwards[module] = convolution(module, weight, absolute(module.bias))
             weights.append(weight)
+            owners.append(module)
         elif isinstance(module, nn.Linear):
             weight = absolute(module.weight, requires_grad=True)
             forwards[module] = linear(weight, absolute(module.bias))
             weights.append(weight)
+            owners.append(module)
         elif isinstance(module, nn.modules.batchnorm._BatchNorm):
             forwards[module] = _identity
         elif isinstance(module, nn.ReLU):
@@ -100,7 +142,7 @@ def positive_double_forwards(modules, channels_last: bool = False):
             return None
     if not weights:
         return None
-    return forwards, weights, relu_inputs
+    return forwards, weights, owners, relu_inputs
 
 
 def _identity(x):
@@ -177,6 +219,7 @@ class LogSynflow(Proxy):
     name = "logsynflow"
     summary = "FreeREA's LogSynflow: sum of theta * log(dR/dtheta + 1), BatchNorm bypassed, double precision"
     needs_gradients = True
+    fusable = True
     defaults = {"repeats": 3}
     option_checks = {"repeats": positive}
     version = "2"  # 2: computed on the network itself, channels-last on a CPU (same values up to float64 rounding)
@@ -185,11 +228,16 @@ class LogSynflow(Proxy):
         refuse_mps(self.name, network)
         return synflow_score(network, space.input_shape, use_log=True)
 
+    def score_fused(self, network, batch, space) -> list[float | None]:
+        refuse_mps(self.name, network)
+        return synflow_scores_fused(network, space.input_shape, use_log=True)
+
 
 class Synflow(Proxy):
     name = "synflow"
     summary = "SynFlow: sum of theta * dR/dtheta with absolute weights and an all-ones input"
     needs_gradients = True
+    fusable = True
     defaults = {"repeats": 3}
     option_checks = {"repeats": positive}
     version = "2"  # 2: computed on the network itself, channels-last on a CPU (same values up to float64 rounding)
@@ -197,6 +245,10 @@ class Synflow(Proxy):
     def score_network(self, network, batch, space) -> float:
         refuse_mps(self.name, network)
         return synflow_score(network, space.input_shape, use_log=False)
+
+    def score_fused(self, network, batch, space) -> list[float | None]:
+        refuse_mps(self.name, network)
+        return synflow_scores_fused(network, space.input_shape, use_log=False)
 
 
 class PathNorm(Proxy):
