@@ -93,7 +93,7 @@ def resolve_batch_archs(setting: int | str, space: "Space", proxies: Sequence["P
     return max(1, min(MAX_AUTO, int(MEMORY_SHARE * free / estimate)))
 
 
-def model_bytes(space: "Space", proxies: Sequence["Proxy"], batch: "Batch | None", samples: int = 8) -> int:
+def model_bytes(space: "Space", proxies: Sequence["Proxy"], batch: "Batch | None", samples: int = 4) -> int:
     """A generous estimate of the device memory one architecture takes in a fused pass: the bytes of every module's
     output in a forward pass (as if none were freed) of the largest of ``samples`` seeded random architectures, for
     the most images a fusable proxy reads (float64 for a proxy that takes gradients, as synflow does), doubled for

@@ -199,17 +199,41 @@ class SpaceContract:
                 count = sum(p.numel() for p in network.parameters())
                 assert abs(adapted.cost(genotype).params_m * 1e6 - count) < 0.5, (adapted.encode(genotype), count)
 
+    def test_a_fused_network_computes_each_genotypes_network(self, space):
+        """With ``fusable``: the fused network of 3 genotypes, initialised as each would be alone, gives each
+        genotype's logits (within float32 rounding) in its columns."""
+        if not space.fusable:
+            _skip("the space builds no fused networks")
+        import torch
+
+        from nasx.torch_utils import initialise, initialise_fused
+
+        genotypes = [space.sample(random.Random(seed)) for seed in (3, 4, 5)]
+        network = space.build_fused(genotypes)
+        assert len(network.networks) == len(genotypes)
+        initialise_fused(network, "kaiming", seed=0)
+        images = torch.randn((2, *space.input_shape), generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            logits = network.eval()(images).unflatten(1, (len(genotypes), space.num_classes))
+        for index, genotype in enumerate(genotypes):
+            alone = space.build(genotype)
+            initialise(alone, "kaiming", seed=0)
+            with torch.no_grad():
+                expected = alone.eval()(images)
+            scale = float(expected.abs().max()) or 1.0
+            assert torch.allclose(logits[:, index], expected, rtol=1e-4, atol=1e-5 * scale), space.encode(genotype)
+
 
 def _dataset_is_known(space: Space) -> bool:
     """The space's dataset is one it declares, or the name of the user's task it was adapted to."""
     return space.dataset in space.datasets or (space.task is not None and space.dataset == space.task.name)
 
 
-def _same_score(first: float, second: float) -> bool:
+def _same_score(first: float, second: float, rel_tol: float = 1e-9) -> bool:
     """Two evaluations agree: both NaN, equal (infinities included), or equal up to float rounding."""
     if math.isnan(first) or math.isnan(second):
         return math.isnan(first) and math.isnan(second)
-    return first == second or math.isclose(first, second, rel_tol=1e-9)
+    return first == second or math.isclose(first, second, rel_tol=rel_tol)
 
 
 class ProxyContract:
@@ -251,6 +275,29 @@ class ProxyContract:
         proxy.score_network(network, batch.take(proxy.batch_size) if proxy.needs_data else None, space)
         for name, value in network.named_parameters():
             assert torch.equal(before[name], value), name
+
+    def test_fused_scores_are_those_of_each_network(self, proxy, space, batch):
+        """With ``fusable`` (and a space that builds fused networks): ``score_fused`` gives each of 3 genotypes the
+        score of its own network (within float32 rounding; None leaves it to be scored alone)."""
+        if not proxy.fusable:
+            _skip("the proxy does not score fused networks")
+        if not space.fusable:
+            _skip(f"space '{space.name}' builds no fused networks")
+        from nasx.torch_utils import initialise, initialise_fused
+
+        genotypes = [space.sample(random.Random(seed)) for seed in (6, 7, 8)]
+        data = batch.take(proxy.batch_size) if proxy.needs_data else None
+        network = space.build_fused(genotypes)
+        initialise_fused(network, "kaiming", seed=0)
+        fused = list(proxy.score_fused(network, data, space))
+        assert len(fused) == len(genotypes)
+        for genotype, score in zip(genotypes, fused):
+            if score is None:
+                continue
+            alone = space.build(genotype)
+            initialise(alone, "kaiming", seed=0)
+            expected = proxy.score_network(alone, data, space)
+            assert _same_score(float(score), expected, rel_tol=1e-5), (space.encode(genotype), score, expected)
 
 
 def _pairwise_order(values):
