@@ -185,9 +185,11 @@ def _compute_fused(setup: ScoringSetup, genotypes: Sequence, fusable: Sequence["
                    proxies: Sequence[Sequence["Proxy"]], results: Sequence[TaskResult]) -> None:
     """Fill ``results`` with the fusable proxies' scores of one fused network of the genotypes, each averaged over
     its repeats; the pass's seconds (building, initialising and scoring) are split evenly among the genotypes.
-    Each repeat initialises every model's own network as ``_score_network`` would, once, and each proxy scores a
-    fused network loaded from them. A score the pass cannot give (the fused network cannot be built, a proxy
+    Each repeat initialises every model as ``_score_network`` would initialise its own network, once, and each
+    proxy starts from those weights. A score the pass cannot give (the fused network cannot be built, a proxy
     raises or returns None for a model) is left out, for the caller to compute alone."""
+    import torch
+
     from nasx.torch_utils import initialise_fused
 
     start = time.perf_counter()
@@ -208,13 +210,14 @@ def _compute_fused(setup: ScoringSetup, genotypes: Sequence, fusable: Sequence["
             break
         start = time.perf_counter()
         initialise_fused(network, setup.init, seed=setup.init_seed * 1000 + repeat)
-        loaded = True
+        initial = [tensor.clone() for tensor in network.state_dict().values()] if len(active) > 1 else []
         shared = (time.perf_counter() - start) / len(active)
-        for proxy in active:
+        for number, proxy in enumerate(active):
             start = time.perf_counter()
-            if not loaded:  # every proxy starts from the repeat's initial weights, as when it runs alone
-                network.load_networks()
-            loaded = False
+            if number:  # every proxy starts from the repeat's initial weights, as when it runs alone
+                with torch.no_grad():
+                    for tensor, saved in zip(network.state_dict().values(), initial):
+                        tensor.copy_(saved)
             batch = setup.batch.take(proxy.batch_size) if proxy.needs_data and setup.batch is not None else None
             try:
                 scores = list(proxy.score_fused(network, batch, setup.space))

@@ -43,25 +43,73 @@ def _initialise(network: nn.Module, scheme: str, seed: int) -> None:
         if isinstance(module, (nn.Conv2d, nn.Linear)):
             weight = module.weight
             if weight.device.type == "cpu":
-                nn.init.kaiming_normal_(weight, mode="fan_out", nonlinearity="relu", generator=generator)
+                _kaiming_normal(weight, generator)
             else:  # drawn on the CPU in the same order (the same numbers as a CPU network gets), then copied
-                drawn = torch.empty(weight.shape, dtype=weight.dtype)
-                weight.copy_(nn.init.kaiming_normal_(drawn, mode="fan_out", nonlinearity="relu", generator=generator))
+                weight.copy_(_kaiming_normal(torch.empty(weight.shape, dtype=weight.dtype), generator))
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
         elif isinstance(module, nn.modules.batchnorm._BatchNorm):
-            if module.affine:
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-            # As reset_parameters does: running statistics left by an earlier proxy's training-mode passes must
-            # not reach the next one (the evaluator's device copy always gets the CPU network's, never updated).
-            if module.track_running_stats:
-                module.reset_running_stats()
+            _reset_batchnorm(module)
 
 
+def _kaiming_normal(tensor: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """FreeREA's draw of a convolution's or linear layer's weight: Kaiming-normal, fan-out, ReLU gain."""
+    return nn.init.kaiming_normal_(tensor, mode="fan_out", nonlinearity="relu", generator=generator)
+
+
+def _reset_batchnorm(module: nn.Module) -> None:
+    if module.affine:
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+    # As reset_parameters does: running statistics left by an earlier proxy's training-mode passes must not reach
+    # the next one (the evaluator's device copy always gets the CPU network's, never updated).
+    if module.track_running_stats:
+        module.reset_running_stats()
+
+
+@torch.no_grad()
 def initialise_fused(network: nn.Module, scheme: str, seed: int) -> None:
-    """Initialise a fused network (:mod:`nasx.fusion`) as each of its architectures would be alone: each model's
-    own network (``network.networks``) drawn exactly as ``initialise`` draws it, then copied into the fused one."""
+    """Initialise a fused network (:mod:`nasx.fusion`) as each of its architectures would be alone: every model's
+    weights are the numbers ``initialise`` draws for the model's own network.
+
+    ``kaiming``, for a network that gives each layer's ``blocks``: each model has its own generator, seeded as
+    ``initialise`` seeds one, and draws its blocks in module order, the order of its own network's layers (each
+    block drawn in the shape it has there, so the fan-out and the numbers are the same); no model's network is
+    built. Otherwise: each model's own network (``network.networks``) is initialised, then copied in.
+    """
+    layers = [m for m in network.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    blocks = getattr(network, "blocks", None)
+    if scheme == "kaiming" and blocks is not None and all(blocks(layer) is not None for layer in layers):
+        generators: dict[int, torch.Generator] = {}
+        for module in network.modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                drawn = []
+                for model, shape in blocks(module):
+                    if model not in generators:
+                        generators[model] = torch.Generator().manual_seed(seed)
+                    drawn.append(_kaiming_normal(torch.empty(shape, dtype=module.weight.dtype), generators[model]))
+                module.weight.copy_(join_blocks(drawn, module.weight.shape))
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+                _reset_batchnorm(module)
+        return
     for single in network.networks:
         initialise(single, scheme, seed)
     network.load_networks()
+
+
+def join_blocks(tensors, shape) -> torch.Tensor:
+    """One tensor of ``shape`` from the models' tensors, one block of its first dimension each, in order: each
+    with trailing dimensions of 1 added (a linear layer's weight becomes a 1x1 convolution's) and zeros appended
+    where the block is larger (padded widths)."""
+    block = (shape[0] // len(tensors), *shape[1:])
+    parts = []
+    for tensor in tensors:
+        tensor = tensor.detach().reshape(*tensor.shape, *(1,) * (len(block) - tensor.dim()))
+        if tuple(tensor.shape) != block:
+            padded = tensor.new_zeros(block)
+            padded[tuple(slice(0, size) for size in tensor.shape)] = tensor
+            tensor = padded
+        parts.append(tensor)
+    return torch.cat(parts) if len(parts) > 1 else parts[0]

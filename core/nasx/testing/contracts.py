@@ -210,7 +210,7 @@ class SpaceContract:
 
         genotypes = [space.sample(random.Random(seed)) for seed in (3, 4, 5)]
         network = space.build_fused(genotypes)
-        assert len(network.networks) == len(genotypes)
+        assert network.models == len(genotypes)
         initialise_fused(network, "kaiming", seed=0)
         images = torch.randn((2, *space.input_shape), generator=torch.Generator().manual_seed(0))
         with torch.no_grad():

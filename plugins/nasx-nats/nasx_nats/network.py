@@ -13,12 +13,13 @@ K = 1 every module is exactly NATS-Bench's.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
 
 from nasx.fusion import Layout
+from nasx.torch_utils import join_blocks
 from nasx_nats.tss import EDGES, NUM_NODES
 
 #: operations that start with a ReLU (so a proxy's hooks observe the node they read)
@@ -111,6 +112,16 @@ def add_to_models(total: torch.Tensor, models: torch.Tensor, block: int, term: t
     blocks.index_add_(dim, models, terms)
 
 
+def record_blocks(module: nn.Module, models: Sequence[int], widths_in: Sequence[int],
+                  widths_out: Sequence[int]) -> None:
+    """Note on each convolution of ``module`` (which maps widths_in to widths_out channels, per model) the shape
+    of its weight in each model's own network: one block per model, in order (see ``_Network.blocks``)."""
+    for layer in module.modules():
+        if isinstance(layer, nn.Conv2d):
+            layer.blocks = [(k, (w_out, w_in, *layer.kernel_size))
+                            for k, w_in, w_out in zip(models, widths_in, widths_out)]
+
+
 def per_model(value, models: int) -> tuple:
     return tuple(value) if isinstance(value, (tuple, list)) else (value,) * models
 
@@ -172,13 +183,16 @@ class Cell(nn.Module):
                 c_from = self.c_in if u == 0 else self.c_out
                 self.edges[key] = make_op(op, c_from, self.c_out, len(members),
                                           same_width=u > 0 or not kind.endswith("_resized"))
+                widths = widths_in if u == 0 else widths_out
+                if self.edges[key] is not None:
+                    record_blocks(self.edges[key], members, [widths[k] for k in members],
+                                  [widths_out[k] for k in members])
                 group = Group(key, u, v, op, tuple(members), count, observed)
                 self.groups.append(group)
                 if not group.every_model:  # a buffer, so that it follows the network to its device
                     self.register_buffer(f"models_{key}", torch.tensor(members), persistent=False)
                 relu = leading_relu(self.edges[key])
                 if relu is not None:
-                    widths = widths_in if u == 0 else widths_out
                     relu.layout = Layout(group.models, c_from, tuple(widths[k] for k in members), (id(self), u))
         self.inputs = [[g for g in self.groups if g.v == v] for v in range(NUM_NODES)]
         # Off by default (every operation runs, as in NATS-Bench). A proxy may switch it on for one computation:
@@ -218,8 +232,8 @@ class Cell(nn.Module):
                     continue
                 if node is None:
                     shape = (term.shape[0], self.models * self.c_out, *term.shape[2:])
-                    node = torch.zeros(shape, dtype=term.dtype, device=term.device).contiguous(
-                        memory_format=memory_format(term))
+                    node = torch.empty(shape, dtype=term.dtype, device=term.device,
+                                       memory_format=memory_format(term)).zero_()
                 elif not owned:
                     node = node.clone()
                 owned = True
@@ -262,13 +276,19 @@ class _Network(nn.Module):
         # The input is the same for every model: the stem reads it once and writes each model's channels.
         self.stem = nn.Sequential(nn.Conv2d(3, count * padded[0], 3, padding=1, bias=False),
                                   nn.BatchNorm2d(count * padded[0]))
+        every = range(count)
+        record_blocks(self.stem, every, (3,) * count, widths[0])
         layers: list[nn.Module] = []
         previous = widths[0]
         for (kind, genes), width in zip(blocks, widths):
             if kind == "reduction":
-                layers.append(ResidualReduction(max(previous), max(width), count))
-                self._lay_out(layers[-1].conv_a[0], previous)
-                self._lay_out(layers[-1].conv_b[0], width)
+                reduction = ResidualReduction(max(previous), max(width), count)
+                for part, (c_in, c_out) in ((reduction.conv_a, (previous, width)), (reduction.conv_b, (width, width)),
+                                            (reduction.shortcut, (previous, width))):
+                    record_blocks(part, every, c_in, c_out)
+                self._lay_out(reduction.conv_a[0], previous)
+                self._lay_out(reduction.conv_b[0], width)
+                layers.append(reduction)
             else:
                 layers.append(Cell(genes, list(previous), list(width)))
             previous = width
@@ -280,7 +300,10 @@ class _Network(nn.Module):
             self.classifier = nn.Linear(previous[0], num_classes)
         else:  # a grouped 1x1 convolution is K linear layers side by side (Packed-Ensembles' linear layer)
             self.classifier = nn.Conv2d(count * max(previous), count * num_classes, 1, groups=count)
-        self.networks: list[nn.Module] = []
+        self.classifier.blocks = [(k, (num_classes, previous[k])) for k in every]
+        #: builds the models' own networks (set by the space's build_fused); see ``networks``
+        self.make_networks: Callable[[], list[nn.Module]] | None = None
+        self._networks: list[nn.Module] | None = None
 
     def _lay_out(self, relu: nn.ReLU, widths: Sequence[int]) -> None:
         relu.layout = Layout(tuple(range(self.models)), max(widths), tuple(widths))
@@ -291,29 +314,35 @@ class _Network(nn.Module):
             return self.classifier(torch.flatten(features, 1))
         return torch.flatten(self.classifier(features), 1)
 
-    # fusion -----------------------------------------------------------------------------------------
+    # fusion (nasx.fusion) ------------------------------------------------------------------------------
+    @property
+    def networks(self) -> list[nn.Module]:
+        """The models' own networks, as the space builds them (built on first use, on the CPU)."""
+        if self._networks is None:
+            if self.make_networks is None:
+                raise RuntimeError("this network was not built by a space's build_fused: it holds no models")
+            self._networks = self.make_networks()
+        return self._networks
+
+    def blocks(self, module: nn.Module) -> list[tuple[int, tuple[int, ...]]] | None:
+        """For a convolution or linear layer: (model, shape of the weight in the model's own network) of each block
+        of its weight's first dimension, in order; None for other modules."""
+        return module.__dict__.get("blocks")
+
     def layout(self, module: nn.Module) -> Layout | None:
         """How the output channels of a ReLU, or of a layer with weights (its weight's first dimension), are split
         among the models (see :class:`nasx.fusion.Layout`); None for other modules."""
         if "layout" in module.__dict__:
             return module.__dict__["layout"]
-        if getattr(self, "_weight_layouts", None) is None:
-            sources = self._sources()
-            layouts = {}
-            for name, owner in self.named_modules():
-                weight = owner._parameters.get("weight")
-                if weight is not None:
-                    blocks = sources[f"{name}.weight"]
-                    widths = tuple(self.networks[k].get_parameter(single).shape[0] for k, single in blocks)
-                    layouts[owner] = Layout(tuple(k for k, _ in blocks), weight.shape[0] // len(blocks), widths)
-            self._weight_layouts = layouts
-        return self._weight_layouts.get(module)
+        blocks = self.blocks(module)
+        if blocks is None:
+            return None
+        return Layout(tuple(k for k, _ in blocks), module.weight.shape[0] // len(blocks),
+                      tuple(shape[0] for _, shape in blocks))
 
     def load_networks(self) -> None:
-        """Copy the weights and statistics of ``networks`` (the K models' own networks, as the space builds them)
-        into this one: each tensor is its models' tensors, zero-padded to the block, one after another."""
-        if not self.networks:
-            raise RuntimeError("this network holds no models' networks to load")
+        """Copy the weights and statistics of ``networks`` into this one: each tensor is its models' tensors,
+        zero-padded to the block, one after another."""
         states = [dict(n.state_dict(keep_vars=True)) for n in self.networks]
         own = self.state_dict(keep_vars=True)
         with torch.no_grad():
@@ -322,9 +351,7 @@ class _Network(nn.Module):
                 if tensor.dim() == 0:  # num_batches_tracked: the same count in every model
                     tensor.copy_(states[sources[0][0]][sources[0][1]])
                     continue
-                block = (tensor.shape[0] // len(sources), *tensor.shape[1:])
-                parts = [_fit(states[k][single], block) for k, single in sources]
-                tensor.copy_(torch.cat(parts) if len(parts) > 1 else parts[0])
+                tensor.copy_(join_blocks([states[k][single] for k, single in sources], tensor.shape))
 
     def _sources(self) -> dict[str, list[tuple[int, str]]]:
         """Per weight or buffer of this network: (model, name in the model's own network) of each of its blocks."""
@@ -341,17 +368,6 @@ class _Network(nn.Module):
                     sources[name] = [(k, name) for k in range(self.models)]
             self._source_names = sources
         return self._source_names
-
-
-def _fit(tensor: torch.Tensor, block: tuple[int, ...]) -> torch.Tensor:
-    """A model's tensor as one block of a fused one: trailing dimensions of 1 added (a linear layer's weight becomes
-    a 1x1 convolution's), zeros appended where the block is wider."""
-    tensor = tensor.detach().reshape(*tensor.shape, *(1,) * (len(block) - tensor.dim()))
-    if tuple(tensor.shape) == block:
-        return tensor
-    padded = tensor.new_zeros(block)
-    padded[tuple(slice(0, size) for size in tensor.shape)] = tensor
-    return padded
 
 
 class TopologyNetwork(_Network):

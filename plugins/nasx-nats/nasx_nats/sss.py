@@ -167,7 +167,7 @@ class NatsSizeSpace(EvolvableSpace, EnumerableSpace):
         from nasx_nats.network import SizeNetwork
 
         network = SizeNetwork(arch_to_genes(CELL), [self.channels(g) for g in genotypes], self.num_classes)
-        network.networks = [self.build(g) for g in genotypes]
+        network.make_networks = lambda: [self.build(g) for g in genotypes]
         return network
 
     def skip_edges(self, genotype: nx.DiGraph) -> list[tuple[int, int]]:

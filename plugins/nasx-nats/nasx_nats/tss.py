@@ -220,7 +220,7 @@ class NatsTopologySpace(EvolvableSpace, EnumerableSpace):
 
         network = TopologyNetwork([self.genes(g) for g in genotypes], STAGE_CHANNELS, CELLS_PER_STAGE,
                                   self.num_classes)
-        network.networks = [self.build(g) for g in genotypes]
+        network.make_networks = lambda: [self.build(g) for g in genotypes]
         return network
 
     def skip_edges(self, genotype: nx.DiGraph) -> list[tuple[int, int]]:

@@ -184,43 +184,68 @@ class NASWOT(Proxy):
         from nasx_proxies._common import keep_freed_memory
 
         keep_freed_memory()
-        size, models = len(batch), len(network.networks)
-        device = kernel_device(batch.images)
-        kernels = torch.zeros(models, size, size, dtype=torch.float64, device=device)
-        # per (tensor read, model): its counts, added again for every further ReLU of that model reading the tensor
-        seen: dict[tuple, torch.Tensor] = {}
-
-        def record(module, inputs, output):
-            layout = network.layout(module)
-            blocks = output.unflatten(1, (len(layout.models), layout.padded))
-            missing: dict[int, list[tuple[int, int]]] = {}  # width -> [(block, model)] whose counts are computed
-            for block, (model, width) in enumerate(zip(layout.models, layout.widths)):
-                known = seen.get((layout.source, model)) if layout.source is not None else None
-                if known is not None and not module.inplace:
-                    kernels[model].add_(known)
-                else:
-                    missing.setdefault(width, []).append((block, model))
-            for width, members in missing.items():
-                chosen = [block for block, _ in members]
-                for (_, model), counts in zip(members, _counts(blocks, chosen, width, device, batched)):
-                    kernels[model].add_(counts)
-                    if layout.source is not None and not module.inplace:
-                        seen[(layout.source, model)] = counts
-
-        batched = batch.images.device.type != "cpu"  # the CPU multiplies int8 codes faster, one model at a time
-        observed_forward(network, batch.images, record)
+        # the CPU multiplies int8 codes faster, one model at a time; elsewhere all models' codes in one product
+        kernels = fused_kernels(network, batch.images, batched=batch.images.device.type != "cpu")
         return [float(value) for value in torch.linalg.slogdet(kernels).logabsdet]
 
 
+def fused_kernels(network, images, batched: bool):
+    """(models, N, N) float64: the kernel of each model of a fused network (:mod:`nasx.fusion`) from one forward
+    pass on ``images``. Several ReLUs of a model often read the same tensor (every operation leaving a cell node
+    starts with its own ReLU, and the models that chose each operation read their own channels of the node): the
+    counts of each model's channels of a tensor are computed once and added once per ReLU."""
+    import torch
+
+    size, models = images.shape[0], network.models
+    device = kernel_device(images)
+    kernels = torch.zeros(models, size, size, dtype=torch.float64, device=device)
+    # per tensor read (of the cell being run): every model's counts, and which models' are there
+    known: dict = {}
+    indices: dict[tuple[int, ...], torch.Tensor] = {}
+
+    def index(chosen: tuple[int, ...]):
+        if chosen not in indices:
+            indices[chosen] = torch.tensor(chosen, device=device)
+        return indices[chosen]
+
+    def record(module, inputs, output):
+        layout = network.layout(module)
+        blocks = output.unflatten(1, (len(layout.models), layout.padded))
+        shared = layout.source is not None and not module.inplace
+        if shared:
+            if known and next(iter(known))[0] != layout.source[0]:  # a new cell: the last one's tensors are gone
+                known.clear()
+            counts, filled = known.setdefault(layout.source, (kernels.new_zeros(kernels.shape), set()))
+        missing: dict[int, list[int]] = {}  # width -> blocks whose counts are computed now
+        for block, (model, width) in enumerate(zip(layout.models, layout.widths)):
+            if not (shared and model in filled):
+                missing.setdefault(width, []).append(block)
+        for width, chosen in missing.items():
+            computed = _counts(blocks, chosen, width, device, batched)
+            owners = index(tuple(layout.models[block] for block in chosen))
+            if shared:
+                counts.index_copy_(0, owners, computed)
+                filled.update(layout.models[block] for block in chosen)
+            else:
+                kernels.index_add_(0, owners, computed)
+        if shared:
+            everyone = index(layout.models)
+            kernels.index_add_(0, everyone, counts.index_select(0, everyone))
+
+    observed_forward(network, images, record)
+    return kernels
+
+
 def _counts(blocks, chosen: list[int], width: int, device, batched: bool):
-    """Agreement counts of the first ``width`` channels of the chosen blocks (blocks: (N, models, channels, ...)), on
-    ``device``: in one batched product, or one model at a time (``agreement_counts``)."""
+    """(len(chosen), N, N) on ``device``: the agreement counts of the first ``width`` channels of each chosen block
+    (blocks: (N, models, channels, ...)), in one batched product or one model at a time (``agreement_counts``)."""
     import torch
 
     size = blocks.shape[0]
     if not batched:
-        return [agreement_counts(blocks[:, block, :width], size, device) for block in chosen]
-    codes = torch.sign(blocks[:, chosen, :width].movedim(1, 0).reshape(len(chosen), size, -1)).float()
-    if torch.isnan(codes.sum()).any():  # NaN > 0 is false: inactive
-        codes = torch.nan_to_num(codes, nan=0.0)
+        return torch.stack([agreement_counts(blocks[:, block, :width], size, device) for block in chosen])
+    if len(chosen) < blocks.shape[1] or width < blocks.shape[2]:
+        blocks = blocks[:, chosen, :width]
+    # NaN > 0 is false: inactive (sign(NaN) is NaN off the CPU); nan_to_num always, which needs no sync
+    codes = torch.nan_to_num(torch.sign(blocks.movedim(1, 0).reshape(len(chosen), size, -1)).float(), nan=0.0)
     return batched_agreement_counts(codes).to(device)

@@ -53,7 +53,7 @@ def synflow_scores_fused(network, input_shape, use_log: bool) -> list[float | No
     import torch
 
     modules = all_modules(network)
-    models = len(network.networks)
+    models = network.models
     device = next(network.parameters()).device
     channels_last = device.type == "cpu"
     plan = positive_double_forwards(modules, channels_last)

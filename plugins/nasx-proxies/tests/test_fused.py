@@ -18,7 +18,8 @@ from nasx.torch_utils import initialise, initialise_fused
 from nasx_nats.network import Cell
 from nasx_nats.sss import NatsSizeSpace
 from nasx_nats.tss import NatsTopologySpace
-from nasx_proxies.naswot import NASWOT, _counts, agreement_counts, batched_agreement_counts, observed_forward
+from nasx_proxies.naswot import (NASWOT, _counts, agreement_counts, batched_agreement_counts, fused_kernels,
+                                 observed_forward)
 from nasx_proxies.synflow import LogSynflow, Synflow
 
 SPECIAL = [
@@ -38,6 +39,11 @@ RELATIVE = {"naswot": 1e-5, "logsynflow": 1e-9, "synflow": 1e-9}
 @pytest.fixture(scope="module")
 def tss():
     return NatsTopologySpace(dataset="ImageNet16-120")  # 16 x 16 images: the same networks, four times cheaper
+
+
+@pytest.fixture(scope="module")
+def sss():
+    return NatsSizeSpace(dataset="ImageNet16-120")
 
 
 @pytest.fixture(scope="module")
@@ -186,15 +192,22 @@ def test_batched_agreement_counts_are_those_of_one_model_at_a_time():
     blocks[1, 2, 0, 0, 0] = float("nan")  # inactive, as in agreement_counts
     for width in (5, 3):
         batched = _counts(blocks, [0, 2], width, torch.device("cpu"), batched=True)
-        one_by_one = _counts(blocks, [0, 2], width, torch.device("cpu"), batched=False)
-        assert all(torch.equal(a, b) for a, b in zip(batched, one_by_one))
+        assert torch.equal(batched, _counts(blocks, [0, 2], width, torch.device("cpu"), batched=False))
         assert torch.equal(batched[1], agreement_counts(blocks[:, 2, :width], 6))
     assert batched_agreement_counts(torch.ones(2, 3, 4)).eq(4).all()
 
 
-@pytest.fixture(scope="module")
-def sss():
-    return NatsSizeSpace(dataset="ImageNet16-120")
+@pytest.mark.parametrize("space_name", ["tss", "sss"])
+def test_batched_kernels_are_the_kernels_of_one_model_at_a_time(tss, sss, sample, batch, space_name):
+    """The kernels as a GPU computes them (all models' codes in one product per ReLU), here on the CPU."""
+    space = tss if space_name == "tss" else sss
+    genotypes = sample[:5] if space_name == "tss" else [sss.sample(random.Random(seed)) for seed in range(4)]
+    network = space.build_fused(genotypes)
+    kernels = {}
+    for batched in (True, False):
+        initialise_fused(network, "kaiming", SEED)
+        kernels[batched] = fused_kernels(network, batch.images, batched)
+    assert torch.equal(kernels[True], kernels[False])
 
 
 def test_size_space_models_are_padded_to_the_widest_and_score_as_alone(sss, batch):
