@@ -8,7 +8,7 @@ drifts shifts all sides alike. One unmeasured warm-up pass per K comes first (CU
 the first allocations). A K that runs out of memory is recorded as such, and larger ones are not tried. The cells
 every side scores also give, per proxy, the largest difference of a K's scores from K = 1's.
 
-    python benchmarks/fused_throughput.py --device cuda --out benchmarks/results/fused_throughput.json
+    python benchmarks/fused_throughput.py --device cuda --out benchmarks/results/gpu/fused_throughput.json
 
 The whole space (all 15625 cells, in index order, the same proxies) at one K, timed once:
 

@@ -96,6 +96,9 @@ def test_auto_on_a_gpu_fills_a_share_of_its_free_memory(monkeypatch):
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (free, 2 * free))
     assert resolve_batch_archs("auto", space, proxies, batch, "cuda") == min(MAX_AUTO, int(MEMORY_SHARE * free
                                                                                              / estimate))
+    # three worker processes scoring on the same GPU share it
+    assert resolve_batch_archs("auto", space, proxies, batch, "cuda", sharing=3) == min(
+        MAX_AUTO, int(MEMORY_SHARE * free / estimate / 3))
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (estimate, 2 * free))
     assert resolve_batch_archs("auto", space, proxies, batch, "cuda") == 1
 

@@ -252,7 +252,8 @@ def make_evaluator(space: Space, proxies: Sequence[Proxy], inputs: Inputs, devic
     batch = input_batch(space, proxies, inputs.images, inputs.data)
     return Evaluator(space, proxies, batch, open_cache(inputs.cache), init=inputs.init, init_seed=inputs.init_seed,
                      device=device, executor=executor,
-                     batch_archs=resolve_batch_archs(batch_archs, space, proxies, batch, device))
+                     batch_archs=resolve_batch_archs(batch_archs, space, proxies, batch, device,
+                                                     executor.capacity if executor is not None else 1))
 
 
 #: executor option -> the command-line option that sets it

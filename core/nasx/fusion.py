@@ -76,9 +76,10 @@ def fusion_applies(space: "Space", proxies: Sequence["Proxy"]) -> bool:
 
 
 def resolve_batch_archs(setting: int | str, space: "Space", proxies: Sequence["Proxy"], batch: "Batch | None",
-                        device: str) -> int:
+                        device: str, sharing: int = 1) -> int:
     """Architectures per pass: the setting, or for ``auto`` 1 on a CPU (or where fusion does not apply) and on a
-    GPU as many as half its free memory holds by ``model_bytes``' estimate, at most ``MAX_AUTO``."""
+    GPU as many as half its free memory holds by ``model_bytes``' estimate, shared by ``sharing`` processes that
+    score on it at once, at most ``MAX_AUTO``."""
     setting = check_batch_archs(setting)
     if setting != "auto":
         return setting
@@ -90,7 +91,7 @@ def resolve_batch_archs(setting: int | str, space: "Space", proxies: Sequence["P
     estimate = model_bytes(space, proxies, batch)
     if not estimate:
         return 1
-    return max(1, min(MAX_AUTO, int(MEMORY_SHARE * free / estimate)))
+    return max(1, min(MAX_AUTO, int(MEMORY_SHARE * free / estimate / max(1, sharing))))
 
 
 def model_bytes(space: "Space", proxies: Sequence["Proxy"], batch: "Batch | None", samples: int = 4) -> int:

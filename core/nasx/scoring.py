@@ -174,7 +174,8 @@ def compute_many(setup: ScoringSetup, genotypes: Sequence, proxies: Sequence[Seq
     remaining = [list(wanted) for wanted in proxies]
     fusable = [p for p in setup.proxies if p.fusable and p.needs_network and any(p in wanted for wanted in proxies)]
     if setup.space.fusable and fusable and len(genotypes) > 1:
-        _compute_fused(setup, genotypes, fusable, proxies, results)
+        with float32_exact(setup.device):
+            _compute_fused(setup, genotypes, fusable, proxies, results)
         remaining = [[p for p in wanted if p.name not in result.scores] for wanted, result in zip(proxies, results)]
     for genotype, wanted, result in zip(genotypes, remaining, results):
         if wanted:
