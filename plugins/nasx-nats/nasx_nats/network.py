@@ -127,8 +127,8 @@ def per_model(value, models: int) -> tuple:
 
 
 class Group:
-    """The models that run one operation on one edge: their positions, and where their channels lie in the
-    edge's input and output (None: every model's, in order)."""
+    """The models (positions) that run one operation on one edge, whether the node it feeds is observed for them
+    (``Cell.dead_operations``), and whether they are all the models (then nothing is gathered)."""
 
     def __init__(self, key: str, u: int, v: int, op: str, models: tuple[int, ...], total: int, observed: bool) -> None:
         self.key, self.u, self.v, self.op, self.models, self.observed = key, u, v, op, models, observed
@@ -150,7 +150,6 @@ class Cell(nn.Module):
         widths_in = per_model(c_in, count)
         widths_out = widths_in if c_out is None else per_model(c_out, count)
         self.c_in, self.c_out = max(widths_in), max(widths_out)
-        self.widths_in, self.widths_out = widths_in, widths_out
         same_width = [a == b for a, b in zip(widths_in, widths_out)]
 
         def variant(k: int, u: int, op: str) -> str:
@@ -159,7 +158,7 @@ class Cell(nn.Module):
 
         # Per model and node: whether its value is read by something that matters — the cell's output, or a ReLU
         # (whose activations proxies observe through hooks) — directly or through later nodes.
-        self._observed_by_model = []
+        observed_by_model: list[list[bool]] = []
         for k, genes_k in enumerate(models):
             observed = [False] * NUM_NODES
             observed[-1] = True
@@ -167,7 +166,7 @@ class Cell(nn.Module):
                 observed[u] = any(
                     op != "none" and (observed[v] or starts_with_relu(op, u > 0 or same_width[k]))
                     for (w, v), op in zip(EDGES, genes_k) if w == u)
-            self._observed_by_model.append(observed)
+            observed_by_model.append(observed)
 
         self.edges = nn.ModuleDict()
         self.groups: list[Group] = []
@@ -175,7 +174,7 @@ class Cell(nn.Module):
             kinds: dict[tuple[str, bool], list[int]] = {}
             for k, genes_k in enumerate(models):
                 if genes_k[position] != "none":
-                    kinds.setdefault((variant(k, u, genes_k[position]), self._observed_by_model[k][v]), []).append(k)
+                    kinds.setdefault((variant(k, u, genes_k[position]), observed_by_model[k][v]), []).append(k)
             for (kind, observed), members in kinds.items():
                 alone = len(kinds) == 1 and len(members) == count
                 key = f"{u}_{v}" if alone else f"{u}_{v}_{kind}" + ("" if observed else "_unobserved")
@@ -184,9 +183,7 @@ class Cell(nn.Module):
                 self.edges[key] = make_op(op, c_from, self.c_out, len(members),
                                           same_width=u > 0 or not kind.endswith("_resized"))
                 widths = widths_in if u == 0 else widths_out
-                if self.edges[key] is not None:
-                    record_blocks(self.edges[key], members, [widths[k] for k in members],
-                                  [widths_out[k] for k in members])
+                record_blocks(self.edges[key], members, [widths[k] for k in members], [widths_out[k] for k in members])
                 group = Group(key, u, v, op, tuple(members), count, observed)
                 self.groups.append(group)
                 if not group.every_model:  # a buffer, so that it follows the network to its device
@@ -198,7 +195,7 @@ class Cell(nn.Module):
         # Off by default (every operation runs, as in NATS-Bench). A proxy may switch it on for one computation:
         # see dead_operations.
         self.skip_dead_operations = False
-        self._observed = [any(o[v] for o in self._observed_by_model) for v in range(NUM_NODES)]
+        self._observed = [any(o[v] for o in observed_by_model) for v in range(NUM_NODES)]
 
     def _gather(self, node: torch.Tensor, group: Group) -> torch.Tensor:
         """The channels of the group's models (in its order) of a node that holds every model's."""
