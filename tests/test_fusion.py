@@ -4,7 +4,6 @@ architecture, compute seconds split evenly, and ``auto``."""
 
 import logging
 import math
-import os
 import random
 import subprocess
 import sys
