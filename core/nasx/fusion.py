@@ -5,23 +5,24 @@ networks side by side, as HFTA and Packed-Ensembles run several models as one: e
 channels one block after another (dimension 1), every convolution is grouped (``groups = K``), BatchNorm runs over
 the K blocks of channels (so each model keeps its own statistics), and where the models chose different operations
 each operation runs on the channels of the models that chose it (gathered, not masked). A proxy that can
-(``Proxy.fusable``) scores all K at once (``Proxy.score_fused``). Each model's weights are those the model's own
-network gets: the fused network keeps the K networks ``build`` gives (``networks``), the evaluator initialises each of
-them as it would alone, and ``load_networks()`` copies their weights in.
+(``Proxy.fusable``) scores all K at once (``Proxy.score_fused``). Each model starts from the weights its own network
+would get (``nasx.torch_utils.initialise_fused``). See docs/fusion.md.
 
-What a fused network offers proxies (the NATS-Bench networks are the reference, ``nasx_nats.network``):
+What a fused network offers (the NATS-Bench networks are the reference, ``nasx_nats.network``):
 
-- ``networks``: the K networks of the genotypes, on the CPU; ``load_networks()`` copies their weights in;
-- its output: (N, K * classes), model k's logits in columns k * classes ... (k + 1) * classes - 1;
-- ``layout(module) -> Layout | None``: how the output channels of a module (its activations' dimension 1, its
-  weight's dimension 0) are split among the models.
+- ``models``: K; its output: (N, K * classes), model k's logits in columns k * classes ... (k + 1) * classes - 1;
+- ``layout(module) -> Layout | None``: how the output channels of a ReLU, convolution or linear layer (its
+  activations' dimension 1, its weight's dimension 0) are split among the models;
+- ``blocks(module)``: for each convolution and linear layer, each block's model and its weight's shape in the
+  model's own network (what ``initialise_fused`` draws);
+- ``networks``: the models' own networks, as ``build`` gives them (built when first asked for, on the CPU), and
+  ``load_networks()``, which copies their weights in.
 
 Nothing here imports torch at import time.
 """
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Hashable, Sequence
@@ -125,8 +126,3 @@ def model_bytes(space: "Space", proxies: Sequence["Proxy"], batch: "Batch | None
         images = (proxy.batch_size or len(batch)) if proxy.needs_data and batch is not None else 1
         needed = max(needed, images * per_image * (2 if proxy.needs_gradients else 1))
     return 2 * needed
-
-
-def split_evenly(seconds: float, count: int) -> float:
-    """Each architecture's share of a pass that scored ``count`` of them."""
-    return seconds / max(1, count) if math.isfinite(seconds) else seconds
