@@ -123,16 +123,18 @@ def kernel_device(images):
     return images.device if images.device.type != "mps" else torch.device("cpu")
 
 
-def batched_agreement_counts(codes):
-    """(M, N, N) float64: ``agreement_counts`` of M models at once, from their float32 codes (M, N, units) in {0, 1}
-    (exact integers: products are summed in float32 over at most 2**24 units at a time)."""
+def batched_agreement_counts(codes, device=None):
+    """(M, N, N) float64 on ``device`` (default: the codes'): ``agreement_counts`` of M models at once, from their
+    float32 codes (M, N, units) in {0, 1} (exact integers: products are summed in float32 over at most 2**24 units
+    at a time)."""
     import torch
 
     models, size, units = codes.shape
-    gram = torch.zeros((models, size, size), dtype=torch.float64, device=codes.device)
+    device = codes.device if device is None else device
+    gram = torch.zeros((models, size, size), dtype=torch.float64, device=device)
     for start in range(0, units, EXACT_FLOAT32_COUNT):
         chunk = codes[:, :, start:start + EXACT_FLOAT32_COUNT]
-        gram += torch.bmm(chunk, chunk.transpose(1, 2)).double()
+        gram += torch.bmm(chunk, chunk.transpose(1, 2)).to(device).double()  # MPS has no float64: CPU first
     active = gram.diagonal(dim1=1, dim2=2).clone()
     return gram.mul_(2).sub_(active[:, :, None]).sub_(active[:, None, :]).add_(units)
 
@@ -248,4 +250,4 @@ def _counts(blocks, chosen: list[int], width: int, device, batched: bool):
         blocks = blocks[:, chosen, :width]
     # NaN > 0 is false: inactive (sign(NaN) is NaN off the CPU); nan_to_num always, which needs no sync
     codes = torch.nan_to_num(torch.sign(blocks.movedim(1, 0).reshape(len(chosen), size, -1)).float(), nan=0.0)
-    return batched_agreement_counts(codes).to(device)
+    return batched_agreement_counts(codes, device)
