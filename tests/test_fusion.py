@@ -124,9 +124,9 @@ def test_results_do_not_depend_on_the_architectures_per_pass():
     proxies = ["naswot", "logsynflow", "jacob_cov", "skip"]
     options = {**QUICK, "jacob_cov.batch_size": 8}
     plain = nasx.score(chosen, **SPACE, proxies=proxies, options=options, cache=False, threads=1, batch_archs=1)
-    executor = Recording(threads=1)
-    fused = nasx.score(chosen, **SPACE, proxies=proxies, options=options, cache=False, executor=executor,
-                       batch_archs=5)
+    with Recording(threads=1) as executor:  # an executor given as an instance is closed by its owner
+        fused = nasx.score(chosen, **SPACE, proxies=proxies, options=options, cache=False, executor=executor,
+                           batch_archs=5)
     assert executor.sizes == [5, 2]
     for a, b in zip(fused, plain):
         assert a["arch"] == b["arch"] and close(a["scores"], b["scores"]), (a["scores"], b["scores"])
@@ -140,9 +140,9 @@ def test_only_architectures_that_lack_the_same_fusable_proxies_share_a_pass(tmp_
     cache = tmp_path / "scores.sqlite"
     chosen = archs(6, seed=1)
     nasx.score(chosen[:2], **SPACE, proxies=["naswot"], options=QUICK, cache=cache, threads=1, batch_archs=1)
-    executor = Recording(threads=1)
-    records = nasx.score(chosen, **SPACE, proxies=["naswot", "skip"], options=QUICK, cache=cache,
-                         executor=executor, batch_archs=4)
+    with Recording(threads=1) as executor:
+        records = nasx.score(chosen, **SPACE, proxies=["naswot", "skip"], options=QUICK, cache=cache,
+                             executor=executor, batch_archs=4)
     assert sorted(executor.sizes) == [1, 1, 4]  # two lack skip only (no fusable proxy): one at a time
     # every architecture is cached on its own: nothing is computed again, with any K
     again = nasx.score(chosen, **SPACE, proxies=["naswot", "skip"], options=QUICK, cache=cache, threads=1,
