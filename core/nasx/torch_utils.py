@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -113,3 +114,24 @@ def join_blocks(tensors, shape) -> torch.Tensor:
             tensor = padded
         parts.append(tensor)
     return torch.cat(parts) if len(parts) > 1 else parts[0]
+
+
+#: The attribute by which a network's module says that it can skip its dead operations (a Space's networks may offer
+#: it; nasx's NATS-Bench cells do): False normally, True while a proxy that needs only the output, its gradients and
+#: the ReLUs' activations runs. An operation is dead when its result reaches neither the output nor any ReLU.
+SKIPS_DEAD_OPERATIONS = "skip_dead_operations"
+
+
+@contextmanager
+def dead_operations_skipped(modules):
+    """For the duration, the modules (a network's ``modules()``) that offer it (``SKIPS_DEAD_OPERATIONS``) skip
+    their dead operations: the output, its gradients and every ReLU's activations are unchanged, and less is
+    computed. Each is given back as it was, however the block ends."""
+    offering = [m for m in modules if m.__dict__.get(SKIPS_DEAD_OPERATIONS) is False]
+    try:
+        for module in offering:
+            setattr(module, SKIPS_DEAD_OPERATIONS, True)
+        yield
+    finally:
+        for module in offering:
+            setattr(module, SKIPS_DEAD_OPERATIONS, False)

@@ -75,21 +75,6 @@ def replaced_forwards(replacements):
                 module.__dict__["forward"] = forward
 
 
-@contextmanager
-def skipping_dead_operations(modules):
-    """For the duration, the modules (a network's ``modules()``) that offer it — ``skip_dead_operations``, e.g.
-    NATS-Bench cells — skip the operations whose result reaches neither the output nor any ReLU: the output, its
-    gradients and every ReLU's activations are unchanged, and less is computed."""
-    offering = [m for m in modules if m.__dict__.get("skip_dead_operations") is False]
-    try:
-        for module in offering:
-            module.skip_dead_operations = True
-        yield
-    finally:
-        for module in offering:
-            module.skip_dead_operations = False
-
-
 _FREED_MEMORY_KEPT = False
 
 

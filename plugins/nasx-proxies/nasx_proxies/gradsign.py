@@ -27,14 +27,14 @@ class GradSign(Proxy):
         import torch
         from torch.nn import functional
 
-        from nasx_proxies._common import skipping_dead_operations
+        from nasx.torch_utils import dead_operations_skipped
 
         weights = [layer.weight for layer in weight_layers(network)]
         # per weight tensor: the sum over images of the gradient signs (None until a gradient reaches it; a weight
         # no gradient reaches has sign 0 for every image, as the official code's zeros)
         agreement: list = [None] * len(weights)
         network.train()
-        with skipping_dead_operations(network.modules()):  # dead operations get no gradient either way
+        with dead_operations_skipped(network.modules()):  # dead operations get no gradient either way
             for index in range(len(batch)):
                 one = slice(index, index + 1)  # one image per pass: BatchNorm couples the images of a batch
                 loss = functional.cross_entropy(network(batch.images[one]), batch.labels[one])

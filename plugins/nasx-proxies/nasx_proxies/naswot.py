@@ -95,7 +95,8 @@ def observed_forward(network, images, record) -> None:
     import torch
     from torch import nn
 
-    from nasx_proxies._common import replaced_forwards, skipping_dead_operations
+    from nasx.torch_utils import dead_operations_skipped
+    from nasx_proxies._common import replaced_forwards
 
     on_cpu = images.device.type == "cpu"
     box_average = BoxAverage3x3()
@@ -107,7 +108,7 @@ def observed_forward(network, images, record) -> None:
         if on_cpu:  # only the memory layout changes; CPU convolutions run about twice as fast with it
             network.to(memory_format=torch.channels_last)
             images = images.contiguous(memory_format=torch.channels_last)
-        with torch.no_grad(), replaced_forwards(poolings), skipping_dead_operations(network.modules()):
+        with torch.no_grad(), replaced_forwards(poolings), dead_operations_skipped(network.modules()):
             network(images)
     finally:
         for handle in handles:

@@ -11,8 +11,7 @@ import copy
 
 from nasx.interfaces import Proxy
 from nasx.options import positive
-from nasx_proxies._common import (all_modules, remove_batchnorm, replaced_forwards,
-                                  skipping_dead_operations)
+from nasx_proxies._common import all_modules, remove_batchnorm, replaced_forwards
 
 
 def synflow_score(network, input_shape, use_log: bool) -> float:
@@ -81,10 +80,12 @@ def _positive_forward(network, modules, forwards, input_shape, device, channels_
     """The output for an all-ones double-precision input with the replaced forwards, dead operations skipped."""
     import torch
 
+    from nasx.torch_utils import dead_operations_skipped
+
     inputs = torch.ones((1, *input_shape), dtype=torch.float64, device=device)
     if channels_last and inputs.dim() == 4:
         inputs = inputs.contiguous(memory_format=torch.channels_last)
-    with replaced_forwards(forwards), skipping_dead_operations(modules):
+    with replaced_forwards(forwards), dead_operations_skipped(modules):
         return network(inputs)
 
 

@@ -42,7 +42,7 @@ class ZiCo(Proxy):
         import torch
         from torch.nn import functional
 
-        from nasx_proxies._common import skipping_dead_operations
+        from nasx.torch_utils import dead_operations_skipped
 
         splits = int(self.options["splits"])
         size = len(batch)
@@ -54,7 +54,7 @@ class ZiCo(Proxy):
         network.train()  # BatchNorm uses each mini-batch's statistics, as in the official code
         # per mini-batch: the loss gradient of every weight tensor (None where the loss does not reach it)
         gradients = []
-        with skipping_dead_operations(network.modules()):  # dead operations get no gradient either way
+        with dead_operations_skipped(network.modules()):  # dead operations get no gradient either way
             for start in range(0, size, part):
                 images, labels = batch.images[start:start + part], batch.labels[start:start + part]
                 loss = functional.cross_entropy(network(images), labels)

@@ -170,7 +170,7 @@ def test_dead_convolutions_are_skipped_but_their_relus_still_run(space, small_ba
     assert calls["0_3"] == ["ReLU", "Conv2d", "BatchNorm2d"]
 
 
-def test_skipping_dead_operations_changes_no_output_and_no_relu_activation(space, small_batch):
+def test_dead_operations_skipped_change_no_output_and_no_relu_activation(space, small_batch):
     network = build(space, CELLS["dead node behind convolutions"])
     network.train()
 
