@@ -285,17 +285,22 @@ def export(
     init_seed: int = 0,
     data: str | os.PathLike | Data | None = None,
     resolution: int | None = None,
+    format: str = "nasx",
+    weights: bool = False,
     plugins: "Plugins | None" = None,
 ) -> ExportResult:
-    """Write the untrained network of ``arch`` (as ``build`` gives it) to ``out`` with what rebuilds it, so that it
-    can be trained elsewhere (the file's layout: :mod:`nasx.exporting`). ``load_export(out)`` gives the network
-    back. A state dict is written, not TorchScript: the NATS-Bench networks cannot be scripted, and a traced
-    network fixes BatchNorm's training or evaluation mode, so it could not be trained. ``data``: the network for
-    your own images (their classes and size, read at ``resolution`` when given)."""
+    """Write the untrained network of ``arch`` (as ``build`` gives it) to ``out``, so that it can be trained or run
+    elsewhere (the layouts: :mod:`nasx.exporting`). ``format``: ``nasx`` (default: the weights with what rebuilds
+    the network; ``load_export(out)`` gives it back), or a file that needs no nasx: ``onnx`` (the network in
+    evaluation mode, dynamic batch; needs ``pip install 'nasx[export]'``), ``python`` (a file that needs torch
+    only; ``weights=True`` saves the initial weights beside it) or ``torchscript`` (scripted where TorchScript
+    compiles the network, else traced in evaluation mode: ``result.note`` says which). Every file is loaded back
+    and checked against the network before this returns. ``data``: the network for your own images (their classes
+    and size, read at ``resolution`` when given)."""
     from nasx.exporting import write_export
 
     return write_export(plugins_or_default(plugins), arch, space, dataset, out, options, init, init_seed,
-                        Data.given(data, resolution))
+                        Data.given(data, resolution), format, weights)
 
 
 def load_export(path: str | os.PathLike, plugins: "Plugins | None" = None):
