@@ -68,6 +68,7 @@ def run(
     threads: int | None = None,
     scheduler: str | None = None,
     batch_archs: int | str = "auto",
+    export: str | os.PathLike | None = None,
     plugins: "Plugins | None" = None,
     objectives: Sequence[str] = (),
     plot: str | os.PathLike | None = None,
@@ -99,6 +100,9 @@ def run(
     latency is measured (:mod:`nasx.latency`) by ``latency_runtime`` (``torch`` or ``onnxruntime``) on
     ``latency_device`` (default: ``device``) for a batch of ``latency_batch`` with ``latency_threads`` threads,
     the median of ``latency_repeats`` timed runs after ``latency_warmup`` untimed ones.
+    ``export``: a folder to write the found network to, as ``network.onnx`` (when ``nasx[export]`` is installed),
+    ``network.py`` with ``network_weights.pt`` and ``network.torchscript.pt`` (``export`` with its defaults;
+    ``result.exports`` lists them).
     """
     from nasx._run import run_search_command
 
@@ -109,7 +113,8 @@ def run(
         Execution(device, executor, workers, threads, scheduler, batch_archs),
         options, out, progress, objectives=objectives, plot=plot,
         latency=Latency(latency_runtime, latency_device, latency_batch, latency_threads, latency_warmup,
-                        latency_repeats))
+                        latency_repeats),
+        export=export)
 
 
 def iter_scores(
