@@ -233,3 +233,40 @@ def test_run_without_the_onnx_extra_says_so(tmp_path, monkeypatch):
     assert result.exports == [str(tmp_path / name) for name in ("network.py", "network_weights.pt",
                                                                 "network.torchscript.pt")]
     assert "no ONNX file written: pip install 'nasx[export]'" in result.warnings
+
+
+class Toy(torch.nn.Module):
+    """A parameter outside torch's layers, a branch on a channel count, a view by the batch size."""
+
+    def __init__(self, halve_in_training=False):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.scale = torch.nn.Parameter(torch.full((4,), 2.0))
+        self.head = torch.nn.Linear(4, 2)
+        self.halve_in_training = halve_in_training
+
+    def forward(self, x):
+        y = self.conv(x) * self.scale.view(1, -1, 1, 1)
+        if y.shape[1] > 3:  # decided while tracing, from the example's values
+            y = torch.relu(y)
+        if self.halve_in_training and self.training:
+            y = y / 2
+        return self.head(y.mean((2, 3)).view(x.size(0), -1))
+
+
+def test_straight_line_python_of_a_small_network(tmp_path):
+    from nasx.standalone import load_source, python_source
+
+    network = Toy()
+    source = python_source(network, torch.randn(2, 3, 8, 8), title="toy", module="toy", arch="toy",
+                           input_shape=(3, 8, 8), num_classes=2, weights_file=None, any_resolution=True)
+    assert "relu" in source and "if " not in source.split("def forward", 1)[1].split("def build", 1)[0]
+    written = load_source(source, tmp_path / "toy.py")["build"]()
+    assert sorted(written.state_dict()) == sorted(network.state_dict())
+    written.load_state_dict(network.state_dict())
+    images = torch.randn(5, 3, 11, 7)  # another batch size and resolution
+    with torch.no_grad():
+        assert torch.equal(written(images), network(images))
+    with pytest.raises(NasxError, match="something else in training than in evaluation"):
+        python_source(Toy(halve_in_training=True), torch.randn(2, 3, 8, 8), title="toy", module="toy", arch="toy",
+                      input_shape=(3, 8, 8), num_classes=2, weights_file=None, any_resolution=True)

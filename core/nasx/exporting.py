@@ -303,10 +303,12 @@ def _write_torchscript(result: ExportResult, built_space: Space, network, weight
                                 f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
             result.note = ("traced in evaluation mode: BatchNorm and dropout act as in evaluation, so it evaluates "
                            "but cannot be trained")
-    _save(path, lambda: torch.jit.save(compiled, str(path)))
     inputs = example_inputs(built_space, 3, seed=1)
-    _check_outputs(_outputs(torch.jit.load(str(path)), inputs), _outputs(network, inputs),
-                   f"the TorchScript file {str(path)!r}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is deprecated in favour of torch.export
+        _save(path, lambda: torch.jit.save(compiled, str(path)))
+        loaded = torch.jit.load(str(path))
+    _check_outputs(_outputs(loaded, inputs), _outputs(network, inputs), f"the TorchScript file {str(path)!r}")
 
 
 DEPLOYABLE = {"onnx": _write_onnx, "python": _write_python, "torchscript": _write_torchscript}

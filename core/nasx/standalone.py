@@ -25,56 +25,53 @@ from nasx.errors import NasxError
 _PLACEMENT_ARGUMENTS = {"device", "dtype"}
 
 
-class _ConcreteTracer:
-    """Built on first use (torch.fx is imported only then): an fx tracer that computes each traced value on the
-    example batch as well, so that Python control flow on a traced value (``if channels < wanted:``) can be
-    decided instead of failing."""
+def _concrete_tracer(example):
+    """An fx tracer that computes each traced value on the example batch as well, so that Python control flow on a
+    traced value (``if channels < wanted:``) is decided instead of failing. (A function: torch.fx is imported on
+    first use only.)"""
+    import torch
+    from torch import fx
+    from torch.fx._symbolic_trace import _maybe_revert_all_patches
 
-    @staticmethod
-    def make(example):
-        import torch
-        from torch import fx
-        from torch.fx._symbolic_trace import _maybe_revert_all_patches
+    class ConcreteTracer(fx.Tracer):
+        def trace(self, root, concrete_args=None):
+            self.concrete_root = root
+            return super().trace(root, concrete_args)
 
-        class ConcreteTracer(fx.Tracer):
-            def trace(self, root, concrete_args=None):
-                self.concrete_root = root
-                return super().trace(root, concrete_args)
+        def create_proxy(self, kind, target, args, kwargs, name=None, type_expr=None, proxy_factory_fn=None):
+            proxy = super().create_proxy(kind, target, args, kwargs, name, type_expr, proxy_factory_fn)
+            proxy.node.meta["concrete"] = self.concrete(kind, target, args, kwargs)
+            return proxy
 
-            def create_proxy(self, kind, target, args, kwargs, name=None, type_expr=None, proxy_factory_fn=None):
-                proxy = super().create_proxy(kind, target, args, kwargs, name, type_expr, proxy_factory_fn)
-                proxy.node.meta["concrete"] = self.concrete(kind, target, args, kwargs)
-                return proxy
+        def concrete(self, kind, target, args, kwargs):
+            args = fx.node.map_aggregate(args, self.value_of)
+            kwargs = fx.node.map_aggregate(kwargs, self.value_of)
+            # the tracer's patches (module calls record nodes) are lifted while the example is computed
+            with _maybe_revert_all_patches():
+                return self.compute(kind, target, args, kwargs)
 
-            def concrete(self, kind, target, args, kwargs):
-                args = fx.node.map_aggregate(args, self.value_of)
-                kwargs = fx.node.map_aggregate(kwargs, self.value_of)
-                # the tracer's patches (module calls record nodes) are lifted while the example is computed
-                with _maybe_revert_all_patches():
-                    return self.compute(kind, target, args, kwargs)
+        def compute(self, kind, target, args, kwargs):
+            if kind == "placeholder":
+                return example
+            if kind == "get_attr":
+                return operator.attrgetter(target)(self.concrete_root)
+            if kind == "call_module":
+                return self.concrete_root.get_submodule(target)(*args, **kwargs)
+            if kind == "call_method":
+                return getattr(args[0], target)(*args[1:], **kwargs)
+            if kind == "call_function":
+                return target(*args, **kwargs)
+            return None
 
-            def compute(self, kind, target, args, kwargs):
-                if kind == "placeholder":
-                    return example
-                if kind == "get_attr":
-                    return operator.attrgetter(target)(self.concrete_root)
-                if kind == "call_module":
-                    return self.concrete_root.get_submodule(target)(*args, **kwargs)
-                if kind == "call_method":
-                    return getattr(args[0], target)(*args[1:], **kwargs)
-                if kind == "call_function":
-                    return target(*args, **kwargs)
-                return None
+        @staticmethod
+        def value_of(item):
+            return item.node.meta["concrete"] if isinstance(item, fx.Proxy) else item
 
-            @staticmethod
-            def value_of(item):
-                return item.node.meta["concrete"] if isinstance(item, fx.Proxy) else item
+        def to_bool(self, obj) -> bool:
+            with torch.no_grad():
+                return bool(obj.node.meta["concrete"])
 
-            def to_bool(self, obj) -> bool:
-                with torch.no_grad():
-                    return bool(obj.node.meta["concrete"])
-
-        return ConcreteTracer()
+    return ConcreteTracer()
 
 
 def _trace(network, example, training: bool):
@@ -86,7 +83,7 @@ def _trace(network, example, training: bool):
 
     traced = copy.deepcopy(network)  # tracing runs the network (BatchNorm statistics) and stores constants on it
     traced.train(training)
-    tracer = _ConcreteTracer.make(example)
+    tracer = _concrete_tracer(example)
     with torch.no_grad():
         graph = tracer.trace(traced)
     for node in reversed(list(graph.nodes)):  # dead code: what decided a branch; never an in-place operation

@@ -1,4 +1,4 @@
-"""Every installed proxy scores mobile networks: two sampled networks of a narrow space at 64x64 (own data), small
+"""Every installed proxy scores mobile networks: two sampled networks of a narrow space at 40x40 (own data), small
 batches. This checks that each proxy runs on these networks and gives a number, not what it measures."""
 
 import math
@@ -22,7 +22,7 @@ def test_every_installed_proxy_scores_mobile_networks():
     plugins = Plugins()
     names = plugins.names("proxy")
     assert {"naswot", "logsynflow", "skip", "synflow", "snip", "grasp", "ntk", "zen", "az_expressivity"} <= set(names)
-    space = MobileSpace(width_mult=0.5).for_data(Task("small", 10, (3, 64, 64)))
+    space = MobileSpace(width_mult=0.25).for_data(Task("small", 10, (3, 40, 40)))
     proxies = []
     for name in names:
         cls = plugins.get("proxy", name)
