@@ -306,6 +306,10 @@ class MobileSpace(EvolvableSpace):
             return (f"it runs each image alone in training mode, and at {self.input_shape[1]}x{self.input_shape[2]} "
                     "the last stages' 1x1 feature maps give BatchNorm one value per channel (use images larger "
                     f"than {DOWNSAMPLING} pixels)")
+        if proxy.name == "az_trainability" and any(side % DOWNSAMPLING for side in self.input_shape[1:]):
+            return (f"it folds each block's input into its output's size, which needs every stride to halve the "
+                    f"feature maps exactly, and {self.input_shape[1]}x{self.input_shape[2]} is not a multiple of "
+                    f"{DOWNSAMPLING} (use such a size)")
         return None
 
     def skip_edges(self, genotype: nx.DiGraph) -> list[tuple[int, int]]:

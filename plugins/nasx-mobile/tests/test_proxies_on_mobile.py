@@ -1,4 +1,4 @@
-"""Every installed proxy scores mobile networks: two sampled networks of a narrow space at 40x40 (own data), small
+"""Every installed proxy scores mobile networks: two sampled networks of a narrow space at 64x64 (own data), small
 batches. This checks that each proxy runs on these networks and gives a number, not what it measures."""
 
 import math
@@ -22,7 +22,7 @@ def test_every_installed_proxy_scores_mobile_networks():
     plugins = Plugins()
     names = plugins.names("proxy")
     assert {"naswot", "logsynflow", "skip", "synflow", "snip", "grasp", "ntk", "zen", "az_expressivity"} <= set(names)
-    space = MobileSpace(width_mult=0.25).for_data(Task("small", 10, (3, 40, 40)))
+    space = MobileSpace(width_mult=0.25).for_data(Task("small", 10, (3, 64, 64)))
     proxies = []
     for name in names:
         cls = plugins.get("proxy", name)
@@ -37,12 +37,13 @@ def test_every_installed_proxy_scores_mobile_networks():
         assert evaluation.scores["params"] == space.cost(genotype).params_m
 
 
-@pytest.mark.parametrize("name, options, dataset, message", [
-    ("epsilon", {}, "cifar10", "give a pair, e.g. -o epsilon.weights=0.01,1"),
-    ("gradsign", {}, "cifar10", "at 32x32 the last stages' 1x1 feature maps"),
+@pytest.mark.parametrize("name, options, shape, message", [
+    ("epsilon", {}, (3, 64, 64), "give a pair, e.g. -o epsilon.weights=0.01,1"),
+    ("gradsign", {}, (3, 32, 32), "at 32x32 the last stages' 1x1 feature maps"),
+    ("az_trainability", {}, (3, 40, 40), "40x40 is not a multiple of 32"),
 ])
-def test_proxies_undefined_here_are_refused_in_one_line(name, options, dataset, message):
-    space = MobileSpace(dataset=dataset)
+def test_proxies_undefined_here_are_refused_in_one_line(name, options, shape, message):
+    space = MobileSpace().for_data(Task("data", 10, shape))
     proxy = Plugins().get("proxy", name)(**options)
     with pytest.raises(NasxError, match=f"proxy '{name}' is not defined for space 'mobile': .*{message}"):
         Evaluator(space, [proxy], synthetic_batch(space.input_shape, space.num_classes), init_seed=0)
