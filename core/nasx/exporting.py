@@ -9,7 +9,7 @@ same network with the same initial weights) and ``state_dict``; for a network bu
 the network without the data.
 
 The other formats need no nasx to load (``deployable``): ``onnx`` (the network in evaluation mode, a dynamic batch
-dimension, checked with onnxruntime), ``python`` (one file that needs torch only, :mod:`nasx.standalone`) and
+dimension, written by torch's TorchScript-based exporter and checked with onnxruntime), ``python`` (one file that needs torch only, :mod:`nasx.standalone`) and
 ``torchscript`` (scripted, else traced in evaluation mode). Each written file is loaded back and its outputs
 compared with the network's before ``export`` returns.
 """
@@ -151,7 +151,7 @@ def require_onnx() -> None:
     """Raises the one-line error that says what to install unless the ONNX exporter and runtime are installed."""
     import importlib.util
 
-    missing = [name for name in ("onnx", "onnxscript", "onnxruntime") if importlib.util.find_spec(name) is None]
+    missing = [name for name in ("onnx", "onnxruntime") if importlib.util.find_spec(name) is None]
     if missing:
         raise NasxError(f"--format onnx needs {', '.join(missing)}: {ONNX_EXTRA}")
 
@@ -199,30 +199,20 @@ def _write_onnx(result: ExportResult, built_space: Space, network, weights: bool
     import onnxruntime
     import torch
 
-    from nasx.standalone import load_source
-
     network.eval()
     example = example_inputs(built_space, 2)
-
-    def exported_program(exported):
-        with _quiet():
-            return torch.onnx.export(exported.eval(), (example,), None, dynamo=True, verbose=False,
-                                     input_names=["input"], output_names=["logits"],
-                                     dynamic_shapes=({0: torch.export.Dim("batch")},))
-
+    model = io.BytesIO()
     try:
-        program = exported_program(network)
-    except Exception as exc:  # the exporter's own failures: an operator without an ONNX form, a Python branch on
-        # a tensor (NAS-Bench-101's cells), which the straight-line network of the Python export has decided
-        try:
-            straight = load_source(_python_file(result, built_space, network, None), result.path)["build"]()
-            straight.load_state_dict(network.state_dict())
-            program = exported_program(straight)
-        except Exception:
-            raise NasxError(f"cannot export space '{built_space.name}''s network to ONNX: {type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0]}") from None
+        with _quiet():
+            # torch's TorchScript-based exporter (as nasx.latency uses): it needs no onnxscript, and it records
+            # the Python branches of NAS-Bench-101's cells that torch.export refuses
+            torch.onnx.export(network, (example,), model, dynamo=False, input_names=["input"],
+                              output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    except Exception as exc:  # the exporter's own failures (an operator without an ONNX form, say)
+        raise NasxError(f"cannot export space '{built_space.name}''s network to ONNX: {type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0]}") from None
     path = result.path
-    _save(path, lambda: program.save(path, external_data=False))
+    _save(path, lambda: path.write_bytes(model.getvalue()))
     inputs = example_inputs(built_space, 3, seed=1)  # another batch size: the batch dimension is dynamic
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (logits,) = session.run(None, {"input": inputs.numpy()})
@@ -232,22 +222,10 @@ def _write_onnx(result: ExportResult, built_space: Space, network, weights: bool
 
 @contextlib.contextmanager
 def _quiet():
-    """Silences what the ONNX exporter prints and logs (progress lines, warnings about optional packages)."""
-    import logging
-
-    loggers = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "torch._dynamo", "torch._export",
-                                                    "torch.fx.experimental.symbolic_shapes")]
-    levels = [logger.level for logger in loggers]
-    try:
-        for logger in loggers:
-            logger.setLevel(logging.CRITICAL)
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-                contextlib.redirect_stderr(io.StringIO()):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
+    """Silences what the ONNX exporter prints and warns (its deprecation, values fixed in its trace)."""
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        yield
 
 
 def _python_file(result: ExportResult, built_space: Space, network, weights_file: str | None) -> str:
