@@ -304,7 +304,7 @@ def export_deployable(plugins: "Plugins", arch: str, space: Space, folder: str |
             continue
         try:
             written.append(write_export(plugins, arch, space, None, Path(folder) / name, None, "pytorch", 0,
-                                        format, weights=format == "python"))
+                                        format=format, weights=format == "python"))
         except NasxError as exc:
             problems.append(f"no {format} file written: {exc}")
     return written, problems

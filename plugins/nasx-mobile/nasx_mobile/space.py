@@ -235,6 +235,22 @@ class MobileSpace(EvolvableSpace):
         blocks = ",".join(f"{arch.ks[slot]}:{arch.e[slot]}" for slot in arch.active_slots())
         return stable_hash(self.name, f"d={arch.d};blocks={blocks}")
 
+    # the categorical encoding (Optuna's searcher): every gene of OFA's setting; the last stage's depth is fixed
+    def categorical(self) -> list[tuple[str, tuple[int, ...]]]:
+        return ([(f"ks_{slot}", KERNELS) for slot in range(NUM_SLOTS)] + [(f"e_{slot}", EXPANDS) for slot in
+                range(NUM_SLOTS)] + [(f"d_{stage}", DEPTHS) for stage in range(len(STAGE_SLOTS) - 1)])
+
+    def to_categorical(self, genotype: nx.DiGraph) -> dict[str, int]:
+        arch = self.arch(genotype)
+        return {**{f"ks_{slot}": arch.ks[slot] for slot in range(NUM_SLOTS)},
+                **{f"e_{slot}": arch.e[slot] for slot in range(NUM_SLOTS)},
+                **{f"d_{stage}": arch.d[stage] for stage in range(len(STAGE_SLOTS) - 1)}}
+
+    def from_categorical(self, values) -> nx.DiGraph:
+        return self.from_arch(Arch(tuple(values.get(f"ks_{slot}") for slot in range(NUM_SLOTS)),
+                                   tuple(values.get(f"e_{slot}") for slot in range(NUM_SLOTS)),
+                                   tuple(values.get(f"d_{stage}") for stage in range(len(STAGE_SLOTS) - 1)) + (1,)))
+
     # data facts ---------------------------------------------------------------------------------
     @property
     def num_classes(self) -> int:
