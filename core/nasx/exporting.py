@@ -267,26 +267,40 @@ def _write_python(result: ExportResult, built_space: Space, network, weights: bo
 def _write_torchscript(result: ExportResult, built_space: Space, network, weights: bool) -> None:
     import torch
 
+    from nasx.standalone import load_source
+
     network.eval()
     path = result.path
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tracer warnings about Python values fixed in the trace
+    try:
+        compiled, result.note = _compiled(network, example_inputs(built_space, 2))
+    except Exception as exc:  # e.g. an attribute TorchScript cannot read: the straight-line network has none
         try:
-            compiled, result.note = torch.jit.script(network), "scripted: trains and evaluates as the network does"
-        except Exception:  # TorchScript compiles a subset of Python; networks outside it are traced instead
-            try:
-                compiled = torch.jit.trace(network, example_inputs(built_space, 2), check_trace=False)
-            except Exception as exc:
-                raise NasxError(f"cannot export space '{built_space.name}''s network to TorchScript: "
-                                f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
-            result.note = ("traced in evaluation mode: BatchNorm and dropout act as in evaluation, so it evaluates "
-                           "but cannot be trained")
+            straight = load_source(_python_file(result, built_space, network, None), path)["build"]()
+            straight.load_state_dict(network.state_dict())
+            compiled, result.note = _compiled(straight.eval(), example_inputs(built_space, 2))
+        except Exception:
+            raise NasxError(f"cannot export space '{built_space.name}''s network to TorchScript: "
+                            f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
     inputs = example_inputs(built_space, 3, seed=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is deprecated in favour of torch.export
         _save(path, lambda: torch.jit.save(compiled, str(path)))
         loaded = torch.jit.load(str(path))
     _check_outputs(_outputs(loaded, inputs), _outputs(network, inputs), f"the TorchScript file {str(path)!r}")
+
+
+def _compiled(network, example):
+    """(TorchScript module, how it was made): scripted where TorchScript compiles the network, else traced."""
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # deprecation, and tracer warnings about Python values fixed in the trace
+        try:
+            return torch.jit.script(network), "scripted: trains and evaluates as the network does"
+        except Exception:  # TorchScript compiles a subset of Python; networks outside it are traced instead
+            return (torch.jit.trace(network, example, check_trace=False),
+                    "traced in evaluation mode: BatchNorm and dropout act as in evaluation, so it evaluates but "
+                    "cannot be trained")
 
 
 DEPLOYABLE = {"onnx": _write_onnx, "python": _write_python, "torchscript": _write_torchscript}

@@ -123,8 +123,9 @@ def _literal(value: Any) -> str:
     raise TypeError(f"no literal for {type(value).__name__}")
 
 
-def _same_module(first, second) -> bool:
-    """The two modules are the same layer: class, settings, parameter and buffer shapes."""
+def _same_module(rebuilt, original) -> bool:
+    """``rebuilt`` is the layer ``original`` is: class, the settings its constructor made (attributes a space adds
+    afterwards, as metadata, are not the layer's), parameter and buffer shapes."""
     import torch
 
     def settings(module):
@@ -134,8 +135,10 @@ def _same_module(first, second) -> bool:
     def shapes(module):
         return {key: (tuple(value.shape), value.dtype) for key, value in module.state_dict().items()}
 
-    return (type(first) is type(second) and repr(first) == repr(second) and settings(first) == settings(second)
-            and shapes(first) == shapes(second))
+    made, found = settings(rebuilt), settings(original)
+    return (type(rebuilt) is type(original) and repr(rebuilt) == repr(original)
+            and all(key in found and found[key] == value for key, value in made.items())
+            and shapes(rebuilt) == shapes(original))
 
 
 def constructor(module, name: str) -> str:
