@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-PLUGINS := plugins/nasx-nats plugins/nasx-nb101 plugins/nasx-nbnlp plugins/nasx-darts plugins/nasx-proxies plugins/nasx-search plugins/nasx-dask plugins/nasx-optuna
+PLUGINS := plugins/nasx-nats plugins/nasx-nb101 plugins/nasx-nbnlp plugins/nasx-darts plugins/nasx-proxies plugins/nasx-search plugins/nasx-dask plugins/nasx-optuna plugins/nasx-mobile
 
 CHECK_VENV ?= /tmp/nasx-wheel-check
 

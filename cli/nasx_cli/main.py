@@ -11,6 +11,7 @@ import click
 from nasx.errors import NasxError
 
 from nasx.api import DEFAULT_MAX_EVALS
+from nasx.exporting import FORMATS
 from nasx.settings import DEFAULT_EXECUTOR
 from nasx.training import DEFAULT_RECIPE
 
@@ -187,6 +188,8 @@ def scoring_arguments(args: dict) -> dict:
                    "or a proxy scored; the result then holds their front.")
 @click.option("--plot", type=click.Path(), help="Draw the front (PNG); needs two or more --objective.")
 @click.option("--out", type=click.Path(), help="Write the result as JSON to this file.")
+@click.option("--export", type=click.Path(), metavar="DIR", help="Write the network found to DIR as network.onnx "
+              "(with nasx[export] installed), network.py (+ network_weights.pt) and network.torchscript.pt.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @scoring_options
 @click.pass_context
@@ -199,7 +202,7 @@ def run_command(ctx: click.Context, quiet: bool, **args) -> None:
     from nasx_cli.report import print_result
 
     print_result(result.to_dict())
-    for path in (args["out"], args["plot"]):
+    for path in (*result.exports, args["out"], args["plot"]):
         if path:
             click.echo(f"wrote {path}", err=True)
 
@@ -310,7 +313,14 @@ def experiment_command(ctx: click.Context, quiet: bool, **args) -> None:
 @click.option("--space", default="nats-tss", help=SPACE_HELP)
 @click.option("--dataset", help=DATASET_HELP)
 @click.option("--arch", required=True, help="Architecture string.")
-@click.option("--out", required=True, type=click.Path(), help="File to write (load it with nasx.load_export).")
+@click.option("--out", required=True, type=click.Path(), help="File to write (nasx format: load it with "
+              "nasx.load_export).")
+@click.option("--format", "format", default="nasx", show_default=True, type=click.Choice(FORMATS),
+              help="nasx: weights and what rebuilds the network (needs nasx); onnx: evaluation-mode network, "
+              "dynamic batch (needs nasx[export]); python: one file needing torch only; torchscript: scripted, else "
+              "traced in evaluation mode.")
+@click.option("--weights", is_flag=True, help="With --format python: save the initial weights beside the file "
+              "(FILE_weights.pt), loaded by build(weights=True).")
 @click.option("--init", default="pytorch", show_default=True, type=click.Choice(["pytorch", "kaiming"]),
               help="Initial weights: each layer's own initialisation, or kaiming as for the proxies.")
 @click.option("--init-seed", default=0, show_default=True, type=int, help="Seed of the initial weights.")
@@ -327,9 +337,17 @@ def export_command(ctx: click.Context, **args) -> None:
 
     result = export(**args, plugins=get_plugins(ctx))
     click.echo(f"{result.space} / {result.dataset}: {result.params} parameters")
-    click.echo(f"rebuild: {result.constructor}")
-    click.echo(f"load:    nasx.load_export({str(result.path)!r})")
-    click.echo(f"wrote {result.path}", err=True)
+    path = str(result.path)
+    if result.format == "nasx":
+        click.echo(f"rebuild: {result.constructor}")
+    else:
+        click.echo(f"{result.format}: {result.note}")
+    loaders = {"nasx": f"nasx.load_export({path!r})", "onnx": f"onnxruntime.InferenceSession({path!r})",
+               "python": f"build({'weights=True' if args['weights'] else ''}) from {path}",
+               "torchscript": f"torch.jit.load({path!r})"}
+    click.echo(f"load:    {loaders[result.format]}")
+    for written in result.files:
+        click.echo(f"wrote {written}", err=True)
 
 
 @cli.command("train")

@@ -48,6 +48,7 @@ def run_search_command(
     objectives: Sequence[str] = (),
     latency: Latency | None = None,
     plot: str | os.PathLike | None = None,
+    export: str | os.PathLike | None = None,
 ) -> RunResult:
     from nasx.objectives import needs_latency, resolve_objectives
     from nasx.progress import SearchProgress
@@ -129,6 +130,12 @@ def run_search_command(
                 "cleanest figures")
     if wanted:
         add_front(result, built.space, oracle, context.objectives, front, constraints)
+    if export is not None:
+        from nasx.exporting import export_deployable
+
+        written, problems = export_deployable(plugins, result.arch, built.space, export)
+        result.exports = [str(path) for exported in written for path in exported.files]
+        result.warnings.extend(problems)
     if out is not None:
         jsonio.write(out, result.to_dict(), indent=2)
     if plot is not None:

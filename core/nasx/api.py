@@ -68,6 +68,7 @@ def run(
     threads: int | None = None,
     scheduler: str | None = None,
     batch_archs: int | str = "auto",
+    export: str | os.PathLike | None = None,
     plugins: "Plugins | None" = None,
     objectives: Sequence[str] = (),
     plot: str | os.PathLike | None = None,
@@ -99,6 +100,9 @@ def run(
     latency is measured (:mod:`nasx.latency`) by ``latency_runtime`` (``torch`` or ``onnxruntime``) on
     ``latency_device`` (default: ``device``) for a batch of ``latency_batch`` with ``latency_threads`` threads,
     the median of ``latency_repeats`` timed runs after ``latency_warmup`` untimed ones.
+    ``export``: a folder to write the found network to, as ``network.onnx`` (when ``nasx[export]`` is installed),
+    ``network.py`` with ``network_weights.pt`` and ``network.torchscript.pt`` (``export`` with its defaults;
+    ``result.exports`` lists them).
     """
     from nasx._run import run_search_command
 
@@ -109,7 +113,8 @@ def run(
         Execution(device, executor, workers, threads, scheduler, batch_archs),
         options, out, progress, objectives=objectives, plot=plot,
         latency=Latency(latency_runtime, latency_device, latency_batch, latency_threads, latency_warmup,
-                        latency_repeats))
+                        latency_repeats),
+        export=export)
 
 
 def iter_scores(
@@ -285,17 +290,22 @@ def export(
     init_seed: int = 0,
     data: str | os.PathLike | Data | None = None,
     resolution: int | None = None,
+    format: str = "nasx",
+    weights: bool = False,
     plugins: "Plugins | None" = None,
 ) -> ExportResult:
-    """Write the untrained network of ``arch`` (as ``build`` gives it) to ``out`` with what rebuilds it, so that it
-    can be trained elsewhere (the file's layout: :mod:`nasx.exporting`). ``load_export(out)`` gives the network
-    back. A state dict is written, not TorchScript: the NATS-Bench networks cannot be scripted, and a traced
-    network fixes BatchNorm's training or evaluation mode, so it could not be trained. ``data``: the network for
-    your own images (their classes and size, read at ``resolution`` when given)."""
+    """Write the untrained network of ``arch`` (as ``build`` gives it) to ``out``, so that it can be trained or run
+    elsewhere (the layouts: :mod:`nasx.exporting`). ``format``: ``nasx`` (default: the weights with what rebuilds
+    the network; ``load_export(out)`` gives it back), or a file that needs no nasx: ``onnx`` (the network in
+    evaluation mode, dynamic batch; needs ``pip install 'nasx[export]'``), ``python`` (a file that needs torch
+    only; ``weights=True`` saves the initial weights beside it) or ``torchscript`` (scripted where TorchScript
+    compiles the network, else traced in evaluation mode: ``result.note`` says which). Every file is loaded back
+    and checked against the network before this returns. ``data``: the network for your own images (their classes
+    and size, read at ``resolution`` when given)."""
     from nasx.exporting import write_export
 
     return write_export(plugins_or_default(plugins), arch, space, dataset, out, options, init, init_seed,
-                        Data.given(data, resolution))
+                        Data.given(data, resolution), format, weights)
 
 
 def load_export(path: str | os.PathLike, plugins: "Plugins | None" = None):

@@ -90,6 +90,8 @@ class RunResult:
     true_front: list[dict[str, Any]] = field(default_factory=list)
     #: one line per thing a user should know about the result (e.g. a proxy that was never finite)
     warnings: list[str] = field(default_factory=list)
+    #: the files ``export=DIR`` (``nasx run --export DIR``) wrote: the found network as ONNX, Python, TorchScript
+    exports: list[str] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
 
     @property

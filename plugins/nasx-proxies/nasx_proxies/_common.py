@@ -14,6 +14,14 @@ def weight_layers(network):
     return [m for m in network.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
 
 
+def rectifiers(network) -> list:
+    """The ReLU modules whose binary codes (output > 0) the activation-pattern proxies read: ``nn.ReLU`` and
+    ``nn.ReLU6`` (MobileNet's; its code is the same, unit active or not)."""
+    from torch import nn
+
+    return [m for m in network.modules() if isinstance(m, (nn.ReLU, nn.ReLU6))]
+
+
 def batch_loss(network, batch):
     """Cross-entropy of the network's outputs on the batch's labels, with BatchNorm using batch statistics."""
     from torch.nn import functional

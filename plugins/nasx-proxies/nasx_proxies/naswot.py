@@ -89,20 +89,19 @@ class BoxAverage3x3:
 
 def observed_forward(network, images, record) -> None:
     """One forward pass of ``network`` on ``images`` in training mode (BatchNorm uses batch statistics, as in the
-    reference implementation), without gradients, calling ``record(module, inputs, output)`` for every ReLU. Dead
+    reference implementation), without gradients, calling ``record(module, inputs, output)`` for every ReLU (and ReLU6). Dead
     operations are skipped (their ReLUs still run); on a CPU, poolings are computed as convolutions and the pass runs
     in the channels-last layout. The network is left as it was, but for BatchNorm's running statistics."""
     import torch
-    from torch import nn
 
     from nasx.torch_utils import dead_operations_skipped
-    from nasx_proxies._common import replaced_forwards
+    from nasx_proxies._common import rectifiers, replaced_forwards
 
     on_cpu = images.device.type == "cpu"
     box_average = BoxAverage3x3()
     # CPU-specific: avg_pool2d is slow there in channels-last, a depthwise convolution is not
     poolings = {m: box_average for m in network.modules() if on_cpu and BoxAverage3x3.replaces(m)}
-    handles = [m.register_forward_hook(record) for m in network.modules() if isinstance(m, nn.ReLU)]
+    handles = [m.register_forward_hook(record) for m in rectifiers(network)]
     try:
         network.train()
         if on_cpu:  # only the memory layout changes; CPU convolutions run about twice as fast with it

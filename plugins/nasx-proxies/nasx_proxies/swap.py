@@ -50,7 +50,8 @@ class SWAP(Proxy):
         inactive). The score is the number of distinct patterns; with ``regularise``, times
         exp(-(P - mu)^2 / sigma), P the network's parameter count in thousands."""
         import torch
-        from torch import nn
+
+        from nasx_proxies._common import rectifiers
 
         active = []
 
@@ -58,7 +59,7 @@ class SWAP(Proxy):
             if inputs[0].dim() == 4:
                 active.append((output.detach() > 0).reshape(output.shape[0], -1))
 
-        handles = [m.register_forward_hook(record) for m in network.modules() if isinstance(m, nn.ReLU)]
+        handles = [m.register_forward_hook(record) for m in rectifiers(network)]
         try:
             network.train()  # batch statistics in BatchNorm, as the official code
             with torch.no_grad():

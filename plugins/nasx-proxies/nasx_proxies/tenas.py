@@ -66,13 +66,14 @@ class LinearRegions(Proxy):
         the only change; networks with global pooling accept any size) at the network's own width.
         """
         import torch
-        from torch import nn
+
+        from nasx_proxies._common import rectifiers
 
         side = int(self.options["patch"]) or self.default_patch.get(space.name, 3)
         patches = _random_patches(batch.images, int(self.options["samples"]), side)
         codes = []
         hooks = [m.register_forward_hook(lambda module, inputs, output: codes.append((output > 0).flatten(1)))
-                 for m in network.modules() if isinstance(m, nn.ReLU)]
+                 for m in rectifiers(network)]
         try:
             network.train()
             with torch.no_grad():
