@@ -27,10 +27,10 @@ class TestExhaustive(SearcherContract):
         return Exhaustive()
 
     def test_finds_the_optimum_of_an_easy_space(self, searcher):
-        from nasx.search import Budget, run_search
+        from nasx.search import Budget
 
         # index order reaches the all-ones genotype last: the whole space is the budget it needs
-        result = run_search(searcher, self.make_context(Budget(max_evals=256)))
+        result, _ = self.watched_run(searcher, self.make_context(Budget(max_evals=256)))
         assert result.arch == "1" * 8
 
 
@@ -82,23 +82,44 @@ def test_logrank_combiner_sums_log_ranks_with_directions():
     assert np.allclose(LogRankCombiner().combine(scores, [True, False]), expected)
 
 
-def test_area_starts_from_the_best_half_of_2p_random_architectures():
+@pytest.mark.parametrize("seed", range(8))
+def test_area_starts_from_the_best_half_of_2p_random_architectures(seed):
+    """The first 2P explored are the context's first 2P random draws; the first mutated parent, picked by a
+    tournament of one from the starting population, is one of the best P of them."""
     from nasx.search import Budget, run_search
 
-    contract = SearcherContract()
-    context = contract.make_context(Budget(max_evals=6), length=10)
-    run_search(AssistedREA(population_size=3), context)
-    assert len(context.explored) == 6  # exactly the 2P random draws, before any mutation
+    contract, size = SearcherContract(), 3
+    context = contract.make_context(Budget(max_evals=2 * size + 1), seed=seed, length=10)
+    space = context.space
+    replay = contract.make_context(Budget(max_evals=1), seed=seed, length=10)
+    draws = []
+    while len(draws) < 2 * size:  # what draw_new keeps: distinct draws, in order
+        arch = replay.space.encode(replay.sample())
+        draws += [arch] if arch not in draws else []
+    parents = []
+    mutate = space.mutate
+    space.mutate = lambda genotype, rng: parents.append(space.encode(genotype)) or mutate(genotype, rng)
+    run_search(AssistedREA(population_size=size, sample_size=1), context)
+    explored = [evaluation.arch for evaluation in context.explored.values()]
+    assert explored[: 2 * size] == draws
+    assert len(explored) == 2 * size + 1 and parents
+    ones = sorted((arch.count("1") for arch in draws), reverse=True)
+    assert parents[0] in draws and parents[0].count("1") >= ones[size - 1], (parents[0], draws)
 
 
 def test_exhaustive_scores_every_feasible_architecture_once():
-    from nasx.search import Budget, run_search
+    import itertools
+
+    from nasx.constraints import MaxFlops
+    from nasx.search import Budget
 
     contract = SearcherContract()
-    context = contract.make_context(Budget(max_evals=10_000), length=6)
-    result = run_search(Exhaustive(), context)
-    assert result.evaluated == 2 ** 6 and result.stop_reason == "space exhausted"
-    assert context.fitness_table()[result.key] == max(context.fitness_table().values())
+    context = contract.make_context(Budget(max_evals=10_000), length=6, constraints=[MaxFlops(limit=4)])
+    result, watch = contract.watched_run(Exhaustive(), context)
+    feasible = ["".join(bits) for bits in itertools.product("01", repeat=6) if bits.count("1") <= 4]
+    assert [evaluation.arch for evaluation in watch.scored] == feasible  # each once, in index order
+    assert result.stop_reason == "space exhausted"
+    assert result.arch == "001111"  # the first of the fittest (four ones) in index order
 
 
 def test_annealing_restarts_when_its_walk_is_stuck_and_spends_the_budget():
