@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from nasx import Searcher
-from nasx.errors import BudgetExhausted, InvalidGenotype, NasxError
+from nasx.errors import BudgetExhausted
 from nasx.interfaces import Cost
 from nasx.testing.contracts import CombinerContract, ProxyContract, SearcherContract, SpaceContract, SumCombiner
 from nasx.testing.toy import BitSpace, OnesProxy

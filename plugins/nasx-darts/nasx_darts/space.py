@@ -30,6 +30,10 @@ INPUT_SIDE = 32
 STEM_MULTIPLIER = 3
 VERSION = "1"  # bump when the networks or the genotype encoding change
 
+#: proxies not defined on DARTS networks -> why (a phrase, as ``proxy_problem`` gives it)
+_NOT_A_CHAIN = "it measures a stem and a chain of blocks, and each DARTS cell reads the two cells before it"
+UNDEFINED_PROXIES = {name: _NOT_A_CHAIN for name in ("az_expressivity", "az_progressivity", "az_trainability")}
+
 at_least_three = Check(lambda value: value >= 3, "an integer of at least 3 (the network has two reduction cells)")
 below_one = Check(lambda value: 0 <= value < 1, "at least 0 and below 1")
 
@@ -80,6 +84,9 @@ class DartsSpace(EvolvableSpace):
     @property
     def input_shape(self) -> tuple[int, int, int]:
         return (3, INPUT_SIDE, INPUT_SIDE)
+
+    def proxy_problem(self, proxy) -> str | None:
+        return UNDEFINED_PROXIES.get(proxy.name)
 
     # operators ----------------------------------------------------------------------------------
     def sample(self, rng: random.Random) -> nx.DiGraph:

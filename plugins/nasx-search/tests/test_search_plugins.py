@@ -2,6 +2,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nasx.testing.contracts import CombinerContract, SearcherContract
 from nasx_search.combiners import FreeREACombiner, LogRankCombiner, RankCombiner
@@ -131,3 +133,69 @@ def test_annealing_restarts_when_its_walk_is_stuck_and_spends_the_budget():
     assert stuck.evaluated < 150 and stuck.stop_reason.startswith("no new architecture")
     restarted = run_search(SimulatedAnnealing(**options), contract.make_context(Budget(max_evals=150)))
     assert restarted.evaluated == 150 and restarted.stop_reason == "max-evals"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# combiners over generated score matrices
+
+COMBINERS = [FreeREACombiner(), RankCombiner(), LogRankCombiner()]
+finite_scores = st.one_of(st.integers(-5, 5).map(float), st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False))
+any_scores = st.one_of(finite_scores, st.sampled_from([math.nan, math.inf, -math.inf]))
+
+
+@st.composite
+def score_matrices(draw, scores=any_scores, min_rows=1):
+    rows = draw(st.integers(min_rows, 10))
+    columns = draw(st.integers(1, 3))
+    values = draw(st.lists(st.lists(scores, min_size=columns, max_size=columns), min_size=rows, max_size=rows))
+    directions = draw(st.lists(st.booleans(), min_size=columns, max_size=columns))
+    return np.array(values, dtype=float).reshape(rows, columns), directions
+
+
+@pytest.mark.parametrize("combiner", COMBINERS, ids=lambda c: c.name)
+@settings(max_examples=60, deadline=None)
+@given(score_matrices(), st.randoms(use_true_random=False))
+def test_fitness_does_not_depend_on_row_order(combiner, matrix, rng):
+    scores, directions = matrix
+    order = list(range(len(scores)))
+    rng.shuffle(order)
+    assert np.allclose(combiner.combine(scores[order], directions), combiner.combine(scores, directions)[order],
+                       equal_nan=True)
+
+
+@pytest.mark.parametrize("combiner", COMBINERS, ids=lambda c: c.name)
+@settings(max_examples=60, deadline=None)
+@given(score_matrices(), st.data())
+def test_a_better_score_never_lowers_a_rows_fitness(combiner, matrix, data):
+    scores, directions = matrix
+    row = data.draw(st.integers(0, len(scores) - 1))
+    column = data.draw(st.integers(0, scores.shape[1] - 1))
+    step = data.draw(st.floats(0.5, 100))
+    improved = scores.copy()
+    value = scores[row, column]
+    better = (step if directions[column] else -step) + (value if math.isfinite(value) else 0.0)
+    improved[row, column] = better  # a finite score is better than a non-finite one, and than the one it replaces
+    before, after = combiner.combine(scores, directions)[row], combiner.combine(improved, directions)[row]
+    assert after >= before - 1e-9 * max(1.0, abs(before)), (before, after)
+
+
+@pytest.mark.parametrize("combiner", COMBINERS, ids=lambda c: c.name)
+@settings(max_examples=60, deadline=None)
+@given(score_matrices(), st.lists(st.lists(st.sampled_from([math.nan, math.inf, -math.inf]), min_size=3,
+                                           max_size=3), min_size=1, max_size=3))
+def test_rows_without_a_finite_score_are_worst_and_change_nothing(combiner, matrix, worthless):
+    scores, directions = matrix
+    extra = np.array(worthless)[:, : scores.shape[1]]
+    fitness = combiner.combine(np.vstack([scores, extra]), directions)
+    assert np.allclose(fitness[: len(scores)], combiner.combine(scores, directions))
+    assert np.all(fitness[len(scores):] <= fitness[: len(scores)].min())
+
+
+@pytest.mark.parametrize("combiner", COMBINERS, ids=lambda c: c.name)
+@settings(max_examples=60, deadline=None)
+@given(score_matrices())
+def test_lower_is_better_is_the_negated_score(combiner, matrix):
+    scores, directions = matrix
+    flipped = scores * np.where(directions, 1.0, -1.0)
+    assert np.allclose(combiner.combine(scores, directions), combiner.combine(flipped, [True] * len(directions)),
+                       equal_nan=True)
