@@ -176,6 +176,15 @@ class InventiveCrossoverBits(BitSpace):
         return self.from_bits(1 - bit for bit in self.bits(super().crossover(first, second, rng)))
 
 
+class InPlaceMutationBits(BitSpace):
+    """Flips the bit in the parent's own node data (a frozen graph still lets its attribute dicts change)."""
+
+    def mutate(self, genotype, rng):
+        position = rng.randrange(self.length)
+        genotype.nodes[position]["bit"] = 1 - genotype.nodes[position]["bit"]
+        return self.from_bits(self.bits(genotype))
+
+
 class ThawedMutationBits(BitSpace):
     def mutate(self, genotype, rng):
         return nx.DiGraph(super().mutate(genotype, rng))
@@ -234,6 +243,7 @@ BROKEN_SPACES = [
     (GlobalRandomMutationBits, "test_mutation_and_crossover_give_valid_genotypes", "mutate with one rng state"),
     (InventiveCrossoverBits, "test_mutation_and_crossover_give_valid_genotypes", "crossover(g, g) is not g"),
     (ThawedMutationBits, "test_mutation_and_crossover_give_valid_genotypes", "not frozen"),
+    (InPlaceMutationBits, "test_mutation_and_crossover_give_valid_genotypes", "mutate changed its parent"),
     (OffByOneBits, "test_enumeration_is_consistent", "index_of(genotype_at"),
     (WrongLogitsBits, "test_networks_give_one_logit_per_class", ""),
     (MiscountedBits, "test_exact_cost_counts_the_networks_parameters", ""),
