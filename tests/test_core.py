@@ -1,11 +1,14 @@
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nasx.constraints import MaxFlops
 from nasx.errors import BudgetExhausted, NasxError
 from nasx.evaluator import Evaluator, ScoreCache
 from nasx.options import check_all_used, options_for, parse_assignments
+from nasx.plugins import Plugins
 from nasx.search import Budget, SearchContext
 from nasx.testing.contracts import SpaceContract, SumCombiner
 from nasx.testing.toy import BitSpace, OnesProxy
@@ -68,12 +71,29 @@ def test_context_never_scores_twice_and_stops_on_budget():
     assert context.stop_reason == "max-evals"
 
 
-def test_constraints_filter_before_scoring():
+@pytest.mark.parametrize("search", sorted(Plugins().names("searcher")))
+def test_constraints_filter_before_scoring(monkeypatch, search):
+    """Through the whole run, every genotype the evaluator scores is feasible: searchers draw through the
+    context's feasibility, and nothing infeasible reaches a proxy."""
+    import nasx
+
+    scored = []
+    evaluate_many = Evaluator.evaluate_many
+
+    def recording(self, genotypes, keep_going=None):
+        scored.extend(self.space.encode(genotype) for genotype in genotypes)
+        return evaluate_many(self, genotypes, keep_going)
+
+    monkeypatch.setattr(Evaluator, "evaluate_many", recording)
+    result = nasx.run(space=BitSpace, dataset="toy", proxies=[OnesProxy], search=search, max_evals=30,
+                      max_flops=2, cache=False)
+    assert scored and result.evaluated <= 30
+    assert all(arch.count("1") <= 2 for arch in scored), [arch for arch in scored if arch.count("1") > 2]
+    assert result.arch.count("1") == 2  # the best feasible
+
+
+def test_no_feasible_architecture_is_a_one_line_error():
     space = BitSpace(dataset="toy")
-    context = SearchContext(
-        space, Evaluator(space, [OnesProxy()], None), SumCombiner(), [MaxFlops(limit=2)], Budget(max_evals=5), 0
-    )
-    assert all(space.cost(context.sample()).flops_m <= 2 for _ in range(50))
     tight = SearchContext(
         space, Evaluator(space, [OnesProxy()], None), SumCombiner(), [MaxFlops(limit=-1)], Budget(max_evals=5), 0
     )
@@ -174,3 +194,45 @@ def test_scoped_options_reach_the_component_of_a_shared_name_that_has_them():
     assert options_for("shared", Combiner.defaults, good) == {}
     with pytest.raises(NasxError, match="'shared' has no option 'bogus'"):
         check_all_used(parse_assignments(["shared.bogus=1"]), table)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the search context under random request sequences
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 12), st.lists(st.lists(st.integers(0, 15), max_size=5), max_size=12))
+def test_context_records_each_request_once_within_the_budget(max_evals, requests):
+    """Lists of (possibly repeated, possibly explored) genotypes asked in turn: never more than max_evals recorded,
+    nothing scored twice, the explored set is the first max_evals distinct genotypes in the order asked, and the
+    fitness table covers exactly that set."""
+    space = BitSpace(dataset="toy", length=4)
+    evaluator = Evaluator(space, [OnesProxy()], None)
+    scored = []
+    evaluate_many = evaluator.evaluate_many
+
+    def recording(genotypes, keep_going=None):
+        scored.extend(space.encode(g) for g in genotypes)
+        return evaluate_many(genotypes, keep_going)
+
+    evaluator.evaluate_many = recording
+    context = SearchContext(space, evaluator, SumCombiner(), [], Budget(max_evals=max_evals), seed=0)
+    asked = []
+    for indices in requests:
+        genotypes = [space.genotype_at(i) for i in indices]
+        try:
+            evaluations = context.evaluate_many(genotypes)
+        except BudgetExhausted:
+            stopped = True
+        else:
+            stopped = False
+            assert [e.arch for e in evaluations] == [space.encode(g) for g in genotypes]
+            assert all(e.scores["toy-ones"] == e.arch.count("1") for e in evaluations)
+        asked.extend(space.encode(g) for g in genotypes)
+        # the budget signal comes exactly when some genotype asked for could not be scored
+        assert stopped == (not {space.encode(g) for g in genotypes} <= {e.arch for e in context.explored.values()})
+    first = list(dict.fromkeys(asked))[:max_evals]
+    assert [e.arch for e in context.explored.values()] == first
+    assert scored == first  # each scored once, in the order first asked
+    assert set(context.fitness_table()) == set(context.explored) == set(context.genotypes)
+    assert all(context.space.encode(context.genotypes[k]) == e.arch for k, e in context.explored.items())

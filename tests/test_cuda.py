@@ -204,8 +204,11 @@ def _compare(space: str, archs: list[str], proxies: list[str], options: dict,
     for arch, on_cpu, on_gpu in zip(archs, cpu, gpu):
         for proxy in proxies:
             x, y = on_cpu["scores"][proxy], on_gpu["scores"][proxy]
-            if proxy in on_gpu["errors"] and proxy not in on_cpu["errors"]:
-                problems.append(f"{proxy} fails on cuda only: {on_gpu['errors'][proxy]} ({arch})")
+            # a proxy that raises is scored NaN with its error: NaN on both devices is no agreement then
+            failed = [f"{proxy} fails on {device}: {record['errors'][proxy]} ({arch})"
+                      for device, record in (("cpu", on_cpu), ("cuda", on_gpu)) if proxy in record["errors"]]
+            if failed:
+                problems.extend(failed)
             elif proxy not in uncompared and not agree(proxy, x, y, relative):
                 problems.append(f"{proxy}: cpu {x!r}, cuda {y!r}, relative {abs(y - x) / abs(x or 1):.1e} ({arch})")
     assert not problems, "\n".join(problems)

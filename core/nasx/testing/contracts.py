@@ -10,13 +10,16 @@ Importing this module does not need pytest; running the checks does (they import
 
 from __future__ import annotations
 
+import contextlib
 import math
+import numbers
 import random
+import time
 
-from nasx.errors import InvalidGenotype, NasxError
+from nasx.errors import BudgetExhausted, InvalidGenotype, NasxError
 from nasx.evaluator import Evaluator
 from nasx.interfaces import EnumerableSpace, EvolvableSpace, Proxy, Space, Task
-from nasx.search import Budget, SearchContext, run_search
+from nasx.search import Budget, SearchContext, SearchResult, run_search
 
 
 def _skip(reason: str) -> None:
@@ -37,7 +40,9 @@ class SpaceContract:
     network_samples = 3
 
     def test_is_a_space(self, space):
-        assert isinstance(space, Space) and space.name and _dataset_is_known(space)
+        assert isinstance(space, Space), f"{type(space).__name__} does not subclass nasx.Space"
+        assert isinstance(space.name, str) and space.name, "a space needs a name"
+        assert _dataset_is_known(space)
 
     def test_declares_well_typed_facts(self, space):
         shape = space.input_shape  # a property: a method here would give a bound method, not a tuple
@@ -58,51 +63,89 @@ class SpaceContract:
         for _ in range(self.samples):
             genotype = space.sample(rng)
             text = space.encode(genotype)
-            assert space.encode(space.decode(text)) == text
-            assert space.key(space.decode(text)) == space.key(genotype)
+            assert isinstance(text, str), f"encode gave {type(text).__name__}, not a string"
+            assert space.encode(space.decode(text)) == text, f"decode(encode(g)) is not g: {text}"
+            assert space.key(space.decode(text)) == space.key(genotype), f"decoding changed the key of {text}"
 
     def test_genotypes_are_frozen(self, space):
         import networkx as nx
 
-        assert nx.is_frozen(space.sample(random.Random(0)))
+        genotype = space.sample(random.Random(0))
+        assert nx.is_frozen(genotype), "sample gave a genotype that is not frozen"
+        assert nx.is_frozen(space.decode(space.encode(genotype))), "decode gave a genotype that is not frozen"
 
     def test_malformed_string_is_rejected(self, space):
-        import pytest
+        try:
+            genotype = space.decode("this is not an architecture")
+        except InvalidGenotype:
+            return
+        except Exception as error:  # any other exception is the failure this check reports
+            raise AssertionError(f"decode raised {type(error).__name__}, not InvalidGenotype: {error}") from None
+        raise AssertionError(f"decode accepted malformed text as {space.encode(genotype)!r}")
 
-        with pytest.raises(InvalidGenotype):
-            space.decode("this is not an architecture")
+    def test_costs_are_finite_and_non_negative(self, space):
+        from nasx.interfaces import Cost
 
-    def test_cost_is_positive(self, space):
-        cost = space.cost(space.sample(random.Random(1)))
-        assert cost.flops_m >= 0 and cost.params_m >= 0
+        rng = random.Random(1)
+        costs = [space.cost(space.sample(rng)) for _ in range(self.samples)]
+        for cost in costs:
+            assert isinstance(cost, Cost), f"cost gave {cost!r}, not a nasx.Cost"
+            for value in (cost.flops_m, cost.params_m):
+                assert isinstance(value, numbers.Real) and not isinstance(value, bool), f"{cost}: not numbers"
+                assert math.isfinite(value) and value >= 0, f"{cost}: a cost is finite and not negative"
+        assert any(cost.params_m > 0 for cost in costs), f"no parameters in any of {self.samples} genotypes"
 
     def test_subsets_are_described_and_test_membership(self, space):
-        import pytest
-
+        if not space.subsets:
+            _skip("the space declares no subsets")
         assert isinstance(space.subsets, dict)
         rng = random.Random(5)
+        genotypes = [space.sample(rng) for _ in range(self.samples)]
         for name, description in space.subsets.items():
-            assert isinstance(name, str) and name and isinstance(description, str) and description
-            members = [space.in_subset(name, space.sample(rng)) for _ in range(self.samples)]
+            assert isinstance(name, str) and name and isinstance(description, str) and description, (
+                f"subset {name!r} needs a name and a one-line description")
+            try:
+                members = [space.in_subset(name, genotype) for genotype in genotypes]
+            except NasxError as error:
+                raise AssertionError(f"in_subset({name!r}) of a declared subset raised: {error}") from None
             assert all(isinstance(member, bool) for member in members), f"in_subset({name!r}) must give bools"
-        with pytest.raises(NasxError):
-            space.in_subset("no such subset", space.sample(rng))
+        try:
+            space.in_subset("no such subset", genotypes[0])
+        except NasxError:
+            return
+        raise AssertionError("in_subset accepted an unknown subset name (it must raise NasxError)")
 
     def test_sampling_is_reproducible(self, space):
         first = [space.encode(space.sample(random.Random(7))) for _ in range(3)]
         second = [space.encode(space.sample(random.Random(7))) for _ in range(3)]
-        assert first == second
+        assert first == second, "one seed gave different genotypes: does sample use the rng it is given?"
+        rng = random.Random(7)
+        drawn = {space.encode(space.sample(rng)) for _ in range(10)}
+        assert len(drawn) > 1, "ten draws from one generator gave one genotype"
 
     def test_mutation_and_crossover_give_valid_genotypes(self, space):
+        import networkx as nx
+
         if not isinstance(space, EvolvableSpace):
             _skip("not an evolvable space")
         rng = random.Random(3)
         for _ in range(self.samples):
             a, b = space.sample(rng), space.sample(rng)
+            before = space.encode(a), space.encode(b)
+            state = rng.getstate()
             child = space.mutate(a, rng)
-            assert space.encode(child) != space.encode(a)
-            assert space.decode(space.encode(child)) is not None
-            assert space.decode(space.encode(space.crossover(a, b, rng))) is not None
+            assert space.encode(a) == before[0], "mutate changed its parent"
+            rng.setstate(state)
+            assert space.encode(space.mutate(a, rng)) == space.encode(child), "mutate with one rng state differs"
+            offspring = space.crossover(a, b, rng)
+            assert (space.encode(a), space.encode(b)) == before, "crossover changed a parent"
+            for made, operator in ((child, "mutate"), (offspring, "crossover")):
+                assert nx.is_frozen(made), f"{operator} gave a genotype that is not frozen"
+                text = space.encode(made)
+                assert space.encode(space.decode(text)) == text, f"{operator} gave {text}, which does not round-trip"
+            assert space.encode(child) != space.encode(a), f"mutate left {before[0]} unchanged"
+            # every gene of a child comes from a parent: a genotype crossed with itself is itself
+            assert space.encode(space.crossover(a, a, rng)) == before[0], "crossover(g, g) is not g"
 
     def test_categorical_encoding_round_trips(self, space):
         genes = space.categorical()
@@ -130,9 +173,14 @@ class SpaceContract:
     def test_enumeration_is_consistent(self, space):
         if not isinstance(space, EnumerableSpace):
             _skip("not an enumerable space")
+        assert len(space) > 0
         rng = random.Random(5)
         for index in rng.sample(range(len(space)), min(20, len(space))):
-            assert space.index_of(space.genotype_at(index)) == index
+            assert space.index_of(space.genotype_at(index)) == index, f"index_of(genotype_at({index})) != {index}"
+        for _ in range(self.samples):
+            genotype = space.sample(rng)
+            index = space.index_of(genotype)
+            assert 0 <= index < len(space) and space.encode(space.genotype_at(index)) == space.encode(genotype)
 
     def built_networks(self, space):
         """(genotype, network) for a few sampled genotypes; skips for a space without networks or without torch."""
@@ -243,20 +291,26 @@ class ProxyContract:
     finite_samples = 5
 
     def test_declares_its_traits(self, proxy):
-        assert isinstance(proxy, Proxy) and proxy.name
-        assert isinstance(proxy.higher_is_better, bool)
+        assert isinstance(proxy, Proxy) and isinstance(proxy.name, str) and proxy.name
+        assert isinstance(proxy.higher_is_better, bool), "higher_is_better must be a bool"
         for trait in ("needs_data", "needs_labels", "needs_gradients", "needs_network"):
-            assert isinstance(getattr(proxy, trait), bool), trait
+            assert isinstance(getattr(proxy, trait), bool), f"{trait} must be a bool"
         assert isinstance(proxy.version, str) and proxy.version, "version must be a non-empty string"
 
     def test_scores_are_floats_and_reproducible(self, proxy, space, batch):
         evaluator = Evaluator(space, [proxy], batch, init_seed=0)
         genotype = space.sample(random.Random(11))
-        first = evaluator.evaluate(genotype).scores[proxy.name]
+        with _returned_scores(proxy) as returned:
+            first = evaluator.evaluate(genotype)
+        # the evaluator turns an exception into a NaN score: a proxy that raises is caught here, by its error
+        assert not first.errors, f"the proxy raised instead of returning a score: {first.errors[proxy.name]}"
+        assert returned and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in returned), (
+            f"the proxy returned {[type(v).__name__ for v in returned]}, not real numbers")
         evaluator.cache.db.execute("DELETE FROM scores")  # the second score is computed again, not replayed
-        second = evaluator.evaluate(genotype).scores[proxy.name]
-        assert isinstance(first, float)
-        assert _same_score(first, second), (first, second)
+        second = evaluator.evaluate(genotype)
+        assert not second.errors, second.errors
+        first_score, second_score = first.scores[proxy.name], second.scores[proxy.name]
+        assert _same_score(first_score, second_score), (first_score, second_score)
 
     def test_some_sampled_genotype_scores_finitely(self, proxy, space, batch):
         # NaN is allowed for degenerate networks, but a proxy that is never finite ranks nothing
@@ -270,11 +324,33 @@ class ProxyContract:
             _skip("genotype proxy")
         import torch
 
+        from nasx.torch_utils import initialise
+
         network = space.build(space.sample(random.Random(2)))
+        initialise(network, "kaiming", seed=0)  # as the evaluator hands it over
         before = {k: v.clone() for k, v in network.named_parameters()}
         proxy.score_network(network, batch.take(proxy.batch_size) if proxy.needs_data else None, space)
         for name, value in network.named_parameters():
-            assert torch.equal(before[name], value), name
+            assert torch.equal(before[name], value), f"score_network changed {name}"
+
+
+@contextlib.contextmanager
+def _returned_scores(proxy):
+    """The values the proxy's scoring method returns while inside (the serial executor calls it in this process)."""
+    method = "score_network" if proxy.needs_network else "score_genotype"
+    original = getattr(proxy, method)
+    returned = []
+
+    def recorded(*args, **kwargs):
+        value = original(*args, **kwargs)
+        returned.append(value)
+        return value
+
+    setattr(proxy, method, recorded)
+    try:
+        yield returned
+    finally:
+        delattr(proxy, method)
 
     def test_fused_scores_are_those_of_each_network(self, proxy, space, batch):
         """With ``fusable`` (and a space that builds fused networks): ``score_fused`` gives each of 3 genotypes the
@@ -388,52 +464,198 @@ class CombinerContract:
         assert np.allclose(permuted, fitness[permutation], equal_nan=True), "a row's fitness depends on its position"
 
 
+def _fail(message: str) -> None:
+    """pytest's failure, a BaseException: a searcher that catches every Exception cannot swallow it."""
+    import pytest
+
+    pytest.fail(message, pytrace=False)
+
+
+class SearchWatch:
+    """What a searcher asks of its context, what the evaluator really scores, and a watchdog.
+
+    It wraps the context's ``evaluate_many`` (``evaluate`` goes through it), the evaluator's ``evaluate_many`` (so
+    scores taken around the context are counted too) and the space's proposing operators (``sample``, ``mutate``,
+    ``crossover``, ``genotype_at``). It fails at once when the searcher asks for an evaluation after the context
+    raised BudgetExhausted (the signal was swallowed), and stops a runaway search: more than ``max_requests``
+    requests for explored genotypes, more than ``max_proposals`` proposed genotypes, or more than
+    ``max_seconds`` of wall-clock time (checked whenever the searcher calls the context or the space).
+    """
+
+    def __init__(self, context: SearchContext, max_requests: int = 20_000, max_proposals: int = 200_000,
+                 max_seconds: float = 120.0) -> None:
+        self.context = context
+        self.max_requests, self.max_proposals, self.max_seconds = max_requests, max_proposals, max_seconds
+        #: (key, already explored or asked before in the same call, feasible) of every genotype asked for
+        self.requests: list[tuple[str, bool, bool]] = []
+        #: every evaluation the evaluator returned, in order (computed or replayed from its cache)
+        self.scored: list = []
+        #: the reason of the BudgetExhausted the context raised ('' while it raised none)
+        self.signalled = ""
+        self.proposals = 0
+        self.started = time.perf_counter()
+        space, evaluator = context.space, context.evaluator
+        self._key = space.key
+        asked, scored = context.evaluate_many, evaluator.evaluate_many
+
+        def evaluate_many(genotypes):
+            self.tick()
+            if self.signalled:
+                _fail(f"the searcher asked for evaluations after the context raised BudgetExhausted "
+                      f"({self.signalled}): it must let it propagate")
+            seen = set(context.explored)
+            for genotype in genotypes:
+                key = self._key(genotype)
+                self.requests.append((key, key in seen, context.is_feasible(genotype)))
+                seen.add(key)
+            if self.repeated_requests() > self.max_requests:
+                _fail(f"the searcher asked for explored genotypes more than {self.max_requests} times: it loops "
+                      "without finding anything new")
+            try:
+                return asked(genotypes)
+            except BudgetExhausted as stop:
+                self.signalled = str(stop) or "budget spent"
+                raise
+
+        def evaluator_many(genotypes, keep_going=None):
+            results = scored(genotypes, keep_going)
+            self.scored.extend(evaluation for evaluation in results if evaluation is not None)
+            return results
+
+        context.evaluate_many = evaluate_many
+        evaluator.evaluate_many = evaluator_many
+        for name in ("sample", "mutate", "crossover", "genotype_at"):
+            if hasattr(space, name):
+                setattr(space, name, self._proposing(getattr(space, name)))
+        space.key = lambda genotype: (self.tick(), self._key(genotype))[1]
+
+    def _proposing(self, operator):
+        def proposed(*args, **kwargs):
+            self.tick()
+            self.proposals += 1
+            if self.proposals > self.max_proposals:
+                _fail(f"the searcher proposed more than {self.max_proposals} genotypes: it loops without finding "
+                      "anything new")
+            return operator(*args, **kwargs)
+
+        return proposed
+
+    def tick(self) -> None:
+        if time.perf_counter() - self.started > self.max_seconds:
+            _fail(f"the search ran for more than {self.max_seconds:.0f} s: it does not stop")
+
+    def repeated_requests(self) -> int:
+        """Requests for genotypes that were explored (or asked for earlier in the same call) when asked."""
+        return sum(repeated for _, repeated, _ in self.requests)
+
+    def run(self, searcher) -> SearchResult:
+        """``run_search`` of ``searcher`` on the watched context; fails when it caught BudgetExhausted."""
+        return run_search(_Propagating(searcher, self), self.context)
+
+
+class _Propagating:
+    """Runs a searcher and fails when it returns normally after the context raised BudgetExhausted."""
+
+    def __init__(self, searcher, watch: SearchWatch) -> None:
+        self.searcher, self.watch = searcher, watch
+        self.name, self.requires = searcher.name, searcher.requires
+
+    def search(self, context: SearchContext) -> None:
+        self.searcher.search(context)
+        if self.watch.signalled:
+            _fail(f"the searcher caught BudgetExhausted ({self.watch.signalled}) and returned: it must let it "
+                  "propagate")
+
+
 class SearcherContract:
-    """Needs ``searcher`` (a Searcher instance). Runs on the toy bit space, where the optimum is all ones."""
+    """Needs ``searcher`` (a Searcher instance). Runs on the toy bit space, where the optimum is all ones, through
+    a :class:`SearchWatch`: every check also fails when the searcher swallows BudgetExhausted or runs away."""
 
-    def make_context(self, budget, seed=0, constraints=(), length=8):
-        from nasx.testing.toy import BitSpace, OnesProxy
+    #: requests for explored genotypes allowed per evaluation in ``test_never_scores_twice``, on chains too long
+    #: to exhaust: asking is legal (a child may happen to be explored), but a searcher that keeps asking for what
+    #: it has explored makes no progress
+    repeated_requests_per_evaluation = 0.5
 
-        space = BitSpace(dataset="toy", length=length)
+    def make_context(self, budget, seed=0, constraints=(), length=8, enumerable=True):
+        """A context on the toy bit space (``enumerable=False``: the same chains without official indices, which
+        the context would otherwise count through, so they may be long)."""
+        from nasx.testing.toy import BitChains, BitSpace, OnesProxy
+
+        space = (BitSpace if enumerable else BitChains)(dataset="toy", length=length)
         evaluator = Evaluator(space, [OnesProxy()], None)
         return SearchContext(space, evaluator, SumCombiner(), list(constraints), budget, seed=seed)
 
+    def watched_run(self, searcher, context) -> tuple[SearchResult, SearchWatch]:
+        watch = SearchWatch(context)
+        return watch.run(searcher), watch
+
     def test_respects_max_evals(self, searcher):
         context = self.make_context(Budget(max_evals=20))
-        result = run_search(searcher, context)
-        assert result.evaluated <= 20
+        result, watch = self.watched_run(searcher, context)
+        scored = [evaluation.key for evaluation in watch.scored]
+        assert len(scored) <= 20, f"{len(scored)} genotypes scored under max_evals=20"
+        # every score was asked through the context, which keeps the budget: none around it
+        assert scored == list(context.explored), "genotypes were scored around the context (context.evaluator)"
+        assert result.evaluated == len(scored)
 
     def test_never_scores_twice(self, searcher):
-        context = self.make_context(Budget(max_evals=40))
-        calls = []
-        original = context.evaluator.evaluate
-        context.evaluator.evaluate = lambda g: calls.append(context.space.encode(g)) or original(g)
-        run_search(searcher, context)
-        assert len(calls) == len(set(calls))
+        # 48 bits: 40 evaluations reach neither the optimum nor the end of any neighbourhood, so a searcher finds
+        # unexplored genotypes wherever it looks (a searcher that needs official indices gets 12 bits)
+        enumerable = issubclass(searcher.requires, EnumerableSpace)
+        context = self.make_context(Budget(max_evals=40), length=12 if enumerable else 48, enumerable=enumerable)
+        _, watch = self.watched_run(searcher, context)
+        scored = [evaluation.key for evaluation in watch.scored]
+        assert len(scored) == len(set(scored)), "a genotype was scored twice"
+        allowance = self.repeated_requests_per_evaluation * len(scored)
+        assert watch.repeated_requests() <= allowance, (
+            f"{watch.repeated_requests()} requests for explored genotypes for {len(scored)} evaluations: the searcher "
+            "asks for what it has explored instead of exploring")
 
     def test_returns_the_best_explored(self, searcher):
         context = self.make_context(Budget(max_evals=30))
-        result = run_search(searcher, context)
-        assert result.scores["toy-ones"] == max(e.scores["toy-ones"] for e in result.history)
+        result, watch = self.watched_run(searcher, context)
+        assert [e.arch for e in result.history] == [e.arch for e in watch.scored], (
+            "the result's history is not what was scored (did the searcher change context.explored?)")
+        best = max(evaluation.scores["toy-ones"] for evaluation in watch.scored)
+        assert result.scores["toy-ones"] == best, f"result {result.arch} is not the best scored ({best} ones)"
 
     def test_is_reproducible(self, searcher):
-        runs = [run_search(searcher, self.make_context(Budget(max_evals=25), seed=4)) for _ in range(2)]
-        assert [e.arch for e in runs[0].history] == [e.arch for e in runs[1].history]
+        import numpy as np
+
+        runs = []
+        state, numpy_state = random.getstate(), np.random.get_state()
+        try:
+            for global_seed in (1, 2):
+                # the global generators start elsewhere in each run: a searcher that draws from them (not from
+                # context.rng) does not repeat itself
+                random.seed(global_seed)
+                np.random.seed(global_seed)
+                result, watch = self.watched_run(searcher, self.make_context(Budget(max_evals=25), seed=4))
+                runs.append(([e.arch for e in result.history], [key for key, _, _ in watch.requests]))
+        finally:
+            random.setstate(state)
+            np.random.set_state(numpy_state)
+        assert runs[0][0] == runs[1][0], "two runs with one seed scored different genotypes"
+        assert runs[0][1] == runs[1][1], "two runs with one seed asked for different genotypes"
 
     def test_honours_constraints(self, searcher):
         from nasx.constraints import MaxFlops
 
         context = self.make_context(Budget(max_evals=30), constraints=[MaxFlops(limit=4)])
-        result = run_search(searcher, context)
+        result, watch = self.watched_run(searcher, context)
+        infeasible = [key for key, _, feasible in watch.requests if not feasible]
+        assert not infeasible, f"{len(infeasible)} requests for infeasible genotypes"
         assert all(e.arch.count("1") <= 4 for e in result.history)
 
     def test_stops_when_the_space_is_exhausted(self, searcher):
-        context = self.make_context(Budget(max_evals=1000), length=4)
-        result = run_search(searcher, context)
-        assert result.evaluated <= 16
+        # 16 genotypes, a budget far beyond them: the searcher must stop by itself (or by the context's "space
+        # exhausted"), not ask for explored genotypes forever; the watch fails a search that runs away
+        context = self.make_context(Budget(max_evals=10_000), length=4)
+        result, watch = self.watched_run(searcher, context)
+        assert result.evaluated <= 16 and len(watch.scored) == result.evaluated
 
     def test_finds_the_optimum_of_an_easy_space(self, searcher):
-        result = run_search(searcher, self.make_context(Budget(max_evals=120), seed=1))
+        result, _ = self.watched_run(searcher, self.make_context(Budget(max_evals=120), seed=1))
         assert result.arch == "1" * 8
 
 

@@ -6,7 +6,6 @@ optimum is known: all ones. Cost: FLOPs = number of ones, params = number of one
 
 from __future__ import annotations
 
-import itertools
 import random
 
 import networkx as nx
@@ -16,7 +15,9 @@ from nasx.genotype import frozen
 from nasx.interfaces import Cost, EnumerableSpace, EvolvableSpace, Proxy
 
 
-class BitSpace(EvolvableSpace, EnumerableSpace):
+class BitChains(EvolvableSpace):
+    """Chains of ``length`` bits, with the genetic operators but no enumeration (so any length is cheap)."""
+
     name = "toy-bits"
     datasets = ("toy",)
     defaults = {"length": 8}
@@ -71,11 +72,18 @@ class BitSpace(EvolvableSpace, EnumerableSpace):
     def crossover(self, first, second, rng):
         return self.from_bits(a if rng.random() < 0.5 else b for a, b in zip(self.bits(first), self.bits(second)))
 
+
+
+class BitSpace(BitChains, EnumerableSpace):
+    """The enumerable bit space: genotype ``i`` has the binary digits of ``i``."""
+
     def __len__(self) -> int:
         return 2**self.length
 
     def genotype_at(self, index: int):
-        return self.from_bits(list(itertools.product((0, 1), repeat=self.length))[index])
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} genotypes")
+        return self.decode(format(index, f"0{self.length}b"))  # the binary digits of the index
 
     def index_of(self, genotype) -> int:
         return int(self.encode(genotype), 2)

@@ -24,8 +24,8 @@ def site(tmp_path_factory):
     return target
 
 
-def nasx(site, *args):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+def nasx(site, *args, **environment):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]), **environment}
     return subprocess.run([sys.executable, "-m", "nasx_cli.main", *args], capture_output=True, text=True, env=env)
 
 
@@ -47,13 +47,15 @@ def test_usable_in_a_search(site, tmp_path):
 
 
 def test_can_be_blocked(site):
-    env_block = {"NASX_BLOCK_PLUGINS": "proxy.example-l2norm"}
-    os.environ.update(env_block)
-    try:
-        done = nasx(site, "plugins", "--json")
-    finally:
-        del os.environ["NASX_BLOCK_PLUGINS"]
-    assert "example-l2norm" not in {r["name"] for r in json.loads(done.stdout)}
+    """Found without the block (so its absence is the block's doing), gone with it, by entry point or by name."""
+    found = nasx(site, "plugins", "--json")
+    assert found.returncode == 0, found.stderr
+    assert "example-l2norm" in {r["name"] for r in json.loads(found.stdout)}
+    for blocked in ("proxy.example-l2norm", "example-l2norm"):
+        done = nasx(site, "plugins", "--json", NASX_BLOCK_PLUGINS=blocked)
+        assert done.returncode == 0, done.stderr
+        names = {r["name"] for r in json.loads(done.stdout)}
+        assert "example-l2norm" not in names and "naswot" in names, blocked  # only the blocked plugin is gone
 
 
 @pytest.fixture(scope="module")

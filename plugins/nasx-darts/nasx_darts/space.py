@@ -34,6 +34,10 @@ AUXILIARY_SIDES = (8, 10)
 STEM_MULTIPLIER = 3
 VERSION = "1"  # bump when the networks or the genotype encoding change
 
+#: proxies not defined on DARTS networks -> why (a phrase, as ``proxy_problem`` gives it)
+_NOT_A_CHAIN = "it measures a stem and a chain of blocks, and each DARTS cell reads the two cells before it"
+UNDEFINED_PROXIES = {name: _NOT_A_CHAIN for name in ("az_expressivity", "az_progressivity", "az_trainability")}
+
 at_least_three = Check(lambda value: value >= 3, "an integer of at least 3 (the network has two reduction cells)")
 below_one = Check(lambda value: 0 <= value < 1, "at least 0 and below 1")
 
@@ -138,6 +142,9 @@ class DartsSpace(EvolvableSpace):
                                 f"{4 * AUXILIARY_SIDES[0]} to {4 * AUXILIARY_SIDES[1]}), not those of {height}x{width} "
                                 "images; leave it off or use --resolution 32")
         return adapted
+
+    def proxy_problem(self, proxy) -> str | None:
+        return UNDEFINED_PROXIES.get(proxy.name)
 
     # operators ----------------------------------------------------------------------------------
     def sample(self, rng: random.Random) -> nx.DiGraph:

@@ -49,6 +49,42 @@ def test_codec_round_trips(channels):
 
 
 @given(seeds)
+def test_samples_are_channel_configurations_that_round_trip(seed):
+    space = NatsSizeSpace(dataset="cifar10")
+    genotype = space.sample(random.Random(seed))
+    channels = space.channels(genotype)
+    assert len(channels) == NUM_BLOCKS and all(c in CHANNELS for c in channels)
+    assert space.encode(genotype) == ":".join(map(str, channels))
+    again = space.decode(space.encode(genotype))
+    assert space.key(again) == space.key(genotype) and space.channels(again) == channels
+    assert space.channels(space.genotype_at(space.index_of(genotype))) == channels
+    assert space.encode(space.sample(random.Random(seed))) == space.encode(genotype)
+
+
+@given(channels_strategy, channels_strategy)
+def test_keys_identify_channel_configurations(first, second):
+    space = NatsSizeSpace(dataset="cifar10")
+    keys = [space.key(space.from_channels(channels)) for channels in (first, second)]
+    assert (keys[0] == keys[1]) == (first == second)
+    assert keys[0] == space.key(space.decode(":".join(map(str, first))))  # the key of the string, too
+
+
+def test_sampling_is_uniform_over_channels():
+    """Each block's channels are uniform over the eight sizes, independently (chi-square over 2000 draws)."""
+    from scipy.stats import chisquare
+
+    space = NatsSizeSpace(dataset="cifar10")
+    rng = random.Random(0)
+    draws = [space.channels(space.sample(rng)) for _ in range(2000)]
+    for block in range(NUM_BLOCKS):
+        counts = [sum(d[block] == c for d in draws) for c in CHANNELS]
+        assert chisquare(counts).pvalue > 1e-3, (block, counts)
+    # independence: the pair (block 0, block 4) is uniform over its 64 values
+    pairs = [sum((d[0], d[4]) == (a, b) for d in draws) for a in CHANNELS for b in CHANNELS]
+    assert chisquare(pairs).pvalue > 1e-3
+
+
+@given(seeds)
 def test_mutation_changes_exactly_one_block(seed):
     space = NatsSizeSpace(dataset="cifar10")
     rng = random.Random(seed)
@@ -142,7 +178,20 @@ def test_no_official_files_means_no_ground_truth(data_dir, tmp_path):
 
 
 def test_skip_proxy_sees_the_fixed_cells_skip(sss):
-    assert sss.skip_edges(sss.sample(random.Random(0))) == [(0, 3)]
+    """NATS-Bench's fixed cell has one skip connection, input -> output, over the two intermediate nodes: the skip
+    proxy scores 2 for every channel configuration, as it scores that cell in the topology space."""
+    from nasx.evaluator import Evaluator
+    from nasx.plugins import Plugins
+
+    skip = Plugins().get("proxy", "skip")()
+    cell = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    tss = Plugins().get("space", "nats-tss")(dataset="cifar10")
+    assert skip.score_genotype(tss, tss.decode(cell)) == 2.0
+    evaluator = Evaluator(sss, [skip], None)
+    rng = random.Random(0)
+    for genotype in [sss.sample(rng) for _ in range(5)]:
+        evaluation = evaluator.evaluate(genotype)
+        assert not evaluation.errors and evaluation.scores == {"skip": 2.0}, evaluation
 
 
 # own data: the space built for other classes and input sizes ---------------------------------------------------

@@ -198,6 +198,73 @@ def _assert_valid(space, genotype):
     assert space.decode(space.encode(genotype)).edges == genotype.edges
 
 
+def _assert_samples_round_trip(space, seed):
+    genotype = space.sample(random.Random(seed))
+    _assert_valid(space, genotype)
+    matrix, ops = space.cell(genotype)
+    assert not np.any(np.tril(matrix)) and ops[0] == "input" and ops[-1] == "output"
+    again = space.decode(space.encode(genotype))
+    assert space.encode(again) == space.encode(genotype) and space.key(again) == space.key(genotype)
+    assert space.key(genotype) == module_hash(matrix, ops)
+    assert space.encode(space.sample(random.Random(seed))) == space.encode(genotype)  # the seed reproduces it
+
+
+@settings(max_examples=60, deadline=None)
+@given(seeds)
+def test_spec_samples_are_valid_cells_that_round_trip(seed):
+    _assert_samples_round_trip(Nb101Space(dataset="cifar10"), seed)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seeds)
+def test_table_samples_are_valid_cells_that_round_trip(data_dir, seed):
+    _assert_samples_round_trip(Nb101Space(dataset="cifar10", sampling="cells"), seed)  # NASX_DATA is data_dir
+
+
+def _single_changes(matrix, ops):
+    """Module hashes of every cell one change away from (matrix, ops), each pruned as the space prunes: an interior
+    vertex's operation replaced, one edge added or removed, or one vertex inserted with one edge in (from an
+    earlier vertex) and one edge out (to a later one). Written from the definition, not from ``mutate``."""
+    from nasx_nb101.cell import prune
+
+    n = len(ops)
+    candidates = []
+    for v in range(1, n - 1):
+        for op in OPS:
+            if op != ops[v]:
+                candidates.append((matrix, [*ops[:v], op, *ops[v + 1:]]))
+    for u in range(n):
+        for v in range(u + 1, n):
+            flipped = matrix.copy()
+            flipped[u, v] ^= 1
+            candidates.append((flipped, list(ops)))
+    if n < MAX_VERTICES:
+        for w in range(1, n):  # the new vertex takes position w
+            for op in OPS:
+                for u in range(w):
+                    for v in range(w + 1, n + 1):
+                        grown = np.insert(np.insert(matrix, w, 0, axis=0), w, 0, axis=1)
+                        grown[u, w] = grown[w, v] = 1
+                        candidates.append((grown, [*ops[:w], op, *ops[w:]]))
+    hashes = set()
+    for candidate_matrix, candidate_ops in candidates:
+        pruned = prune(candidate_matrix, candidate_ops)
+        if pruned is not None and problem(*pruned) is None:
+            hashes.add(module_hash(*pruned))
+    return hashes
+
+
+@settings(max_examples=60, deadline=None)
+@given(seeds)
+def test_mutation_changes_exactly_one_gene(seed):
+    """The child is one change away from its parent: an operation, an edge, or one vertex on a new path."""
+    space = Nb101Space(dataset="cifar10")
+    rng = random.Random(seed)
+    parent = space.sample(rng)
+    child = space.mutate(parent, rng)
+    assert space.key(child) in _single_changes(*space.cell(parent)) - {space.key(parent)}
+
+
 @settings(max_examples=60, deadline=None)
 @given(seeds)
 def test_mutation_gives_a_valid_different_cell(seed):
@@ -242,15 +309,34 @@ def test_spec_sampling_covers_cells_of_many_sizes(nb101):
 
 
 def test_cell_sampling_is_uniform_over_the_table(data_dir, monkeypatch, oracle):
+    """Samples are rows of the table, and their numbers of vertices and of edges follow the table's own counts
+    (chi-square, 600 samples): spec sampling, which favours small cells, fails this by far."""
+    from scipy.stats import chisquare
+
     monkeypatch.setenv("NASX_DATA", str(data_dir))
     space = Nb101Space(dataset="cifar10", sampling="cells")
     rng = random.Random(0)
-    sizes = [space.cell(space.sample(rng))[0].shape[0] for _ in range(400)]
-    # 7-vertex cells are most of the benchmark (about 85 %); spec sampling almost never gives one.
-    share = sum(size == 7 for size in sizes) / len(sizes)
-    assert 0.75 < share < 0.95
-    for _ in range(20):
-        oracle.table.position(space.key(space.sample(rng)))
+    cells = [space.cell(space.sample(rng)) for _ in range(600)]
+    table = oracle.table
+    for matrix, ops in cells[:50]:
+        table.position(module_hash(matrix, ops))  # a row of the table (raises otherwise)
+    table_vertices = np.char.str_len(table.ops.astype(str))
+    table_edges = np.array([bin(int(bits)).count("1") for bits in table.adjacency])
+
+    def agrees(sampled, population, smallest):
+        """Chi-square of the sampled counts against the population's shares, rare values pooled below ``smallest``."""
+        values = np.maximum(np.asarray(sampled), smallest)
+        pooled = np.maximum(population, smallest)
+        categories = np.unique(pooled)
+        observed = np.array([(values == c).sum() for c in categories])
+        expected = np.array([(pooled == c).mean() for c in categories]) * len(values)
+        return chisquare(observed, expected).pvalue
+
+    assert agrees([len(ops) for _, ops in cells], table_vertices, 5) > 1e-3
+    assert agrees([int(matrix.sum()) for matrix, _ in cells], table_edges, 5) > 1e-3
+    specs = Nb101Space(dataset="cifar10")
+    spec_cells = [specs.cell(specs.sample(rng)) for _ in range(600)]
+    assert agrees([len(ops) for _, ops in spec_cells], table_vertices, 5) < 1e-6  # the check can tell them apart
 
 
 def test_unknown_sampling_is_refused():

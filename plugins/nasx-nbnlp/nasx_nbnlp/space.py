@@ -37,6 +37,14 @@ UNDEFINED_PROXIES = {
     "jacob_cov": "it needs Jacobians with respect to continuous input images, and the inputs are token ids",
     "ntk": "it needs one logit vector per input image, and a language model has one per token",
     "skip": "it counts skip connections of image cells, which recipes do not have",
+    "az_expressivity": "it reads the feature maps after an image network's stem and each of its blocks",
+    "az_progressivity": "it reads the feature maps after an image network's stem and each of its blocks",
+    "az_trainability": "it takes the Jacobian of each block of an image network's stem-and-blocks sequence",
+    "zen": "it perturbs continuous input images with Gaussian noise, and the inputs are token ids",
+    "vkdnw": "its Fisher information takes one gradient per class and input, and a language model has one class per "
+             "word of its vocabulary at every token",
+    "vkdnw_single": "its Fisher information takes one gradient per class and input, and a language model has one "
+                    "class per word of its vocabulary at every token",
 }
 
 

@@ -97,6 +97,56 @@ def test_mutation_gives_another_valid_cell(seed, move_seed):
     assert SPACE.encode(SPACE.mutate(parent, random.Random(move_seed))) == SPACE.encode(child)  # reproducible
 
 
+def _one_input_changed(before, after) -> bool:
+    """The inputs differ by one source replaced in one slot, or by one source added or removed."""
+    if len(before) == len(after):
+        return sum(a != b for a, b in zip(before, after)) == 1
+    shorter, longer = sorted((before, after), key=len)
+    return len(longer) == len(shorter) + 1 and any(longer[:i] + longer[i + 1:] == shorter for i in range(len(longer)))
+
+
+def _reaches_an_output(cell, name) -> bool:
+    readers = [n for n, (_, inputs) in cell.items() if name in inputs]
+    return recipes.is_output(name) or any(_reaches_an_output(cell, reader) for reader in readers)
+
+
+@settings(max_examples=80)
+@given(seeds, seeds)
+def test_mutation_changes_exactly_one_gene(seed, move_seed):
+    """One change of the recipe (then the nodes left without a path to an output are dropped): one node edited
+    (its op for another of its kind, or one of its inputs), a linear node and its activation inserted on one input
+    of one node, or one node removed and its readers reading one of its inputs instead."""
+    parent = SPACE.recipe(sampled(seed))
+    child = SPACE.recipe(SPACE.mutate(sampled(seed), random.Random(move_seed)))
+    added = [name for name in child if name not in parent]
+    removed = [name for name in parent if name not in child]
+    changed = [name for name in child if name in parent and child[name] != parent[name]]
+    if not added and len(changed) == 1:  # one node edited
+        (name,) = changed
+        (old_op, old_inputs), (op, inputs) = parent[name], child[name]
+        if op != old_op:
+            assert inputs == old_inputs and any(op in kind and old_op in kind
+                                                for kind in (recipes.ACTIVATIONS, recipes.ELEMENTWISE))
+        else:
+            assert _one_input_changed(old_inputs, inputs)
+    elif added:  # a linear node and its activation inserted on one input of one node
+        ops = sorted(child[name][0] for name in added)
+        assert len(added) == 2 and ops[1] == recipes.LINEAR and ops[0] in recipes.ACTIVATIONS, added
+        activation = next(name for name in added if child[name][0] in recipes.ACTIVATIONS)
+        linear = next(name for name in added if child[name][0] == recipes.LINEAR)
+        assert child[activation][1] == (linear,) and len(changed) == 1, changed
+        old_inputs, inputs = parent[changed[0]][1], child[changed[0]][1]
+        assert [i for i, (a, b) in enumerate(zip(old_inputs, inputs)) if a != b] == [inputs.index(activation)]
+        assert old_inputs[inputs.index(activation)] in child[linear][1]  # the new pair reads what the node read
+    else:  # one node removed, its readers reading one of its inputs instead
+        assert removed and changed, (removed, changed)
+        substitutes = {(a, b) for name in changed for a, b in zip(parent[name][1], child[name][1]) if a != b}
+        assert len(substitutes) == 1, substitutes
+        ((gone, replacement),) = substitutes
+        assert gone in removed and replacement in parent[gone][1]
+    assert all(_reaches_an_output(child, name) for name in child)  # pruned
+
+
 @settings(max_examples=60)
 @given(seeds, seeds, seeds)
 def test_crossover_takes_each_node_from_a_parent(first_seed, second_seed, seed):

@@ -12,7 +12,6 @@ from torch import nn
 from nasx.data import Batch, synthetic_batch
 from nasx.errors import NasxError
 from nasx.plugins import Plugins
-from nasx.testing.contracts import ProxyContract
 from nasx.torch_utils import initialise
 from nasx_proxies.aznas import AZComplexity, AZExpressivity, AZProgressivity, AZTrainability, fan_in_scaled
 from nasx_proxies.cost import Flops
@@ -21,13 +20,6 @@ from nasx_proxies.vkdnw import VKDNW, VKDNWSingle
 NO_PATH = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 IDENTITY = "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"  # every cell passes its input through
 NETWORK_PROXIES = [AZExpressivity, AZProgressivity, AZTrainability, VKDNW, VKDNWSingle]
-
-
-@pytest.mark.parametrize("proxy_class", [*NETWORK_PROXIES, AZComplexity])
-class TestContract(ProxyContract):
-    @pytest.fixture
-    def proxy(self, proxy_class):
-        return proxy_class(batch_size=8) if "batch_size" in proxy_class.defaults else proxy_class()
 
 
 def test_directions_and_needs():
@@ -201,7 +193,8 @@ def test_degenerate_cells_of_nats_tss(space, batch):
     initialise(network, "kaiming", seed=0)
     assert math.isnan(AZExpressivity(batch_size=8).score_network(network, small, space))
     assert math.isnan(AZProgressivity(batch_size=8).score_network(network, small, space))
-    assert isinstance(AZTrainability(batch_size=8).score_network(network, small, space), float)
+    trainability = AZTrainability(batch_size=8).score_network(network, small, space)
+    assert isinstance(trainability, float) and not math.isnan(trainability), trainability
     assert VKDNW(batch_size=8).score_network(network, small, space) == 0.0
     tensors = len([p for p in network.parameters() if p.numel()])
     assert VKDNWSingle(batch_size=8).score_network(network, small, space) == float(tensors)

@@ -10,7 +10,6 @@ import torch
 from torch import nn
 
 from nasx.data import Batch, synthetic_batch
-from nasx.testing.contracts import ProxyContract
 from nasx_nats.tss import NatsTopologySpace
 from nasx_proxies.cost import Flops, Params
 from nasx_proxies.epsilon import Epsilon
@@ -21,14 +20,6 @@ from nasx_proxies.synflow import PathNorm
 from nasx_proxies.tenas import NTK, LinearRegions
 
 NETWORK_PROXIES = [Snip, Grasp, Fisher, GradNorm, JacobCov, NTK, LinearRegions, NoiseImmunity, PathNorm]
-
-
-@pytest.mark.parametrize("proxy_class", [*NETWORK_PROXIES, Params, Flops])
-class TestContract(ProxyContract):
-    @pytest.fixture
-    def proxy(self, proxy_class):
-        small = {"batch_size": 8} if "batch_size" in proxy_class.defaults else {}
-        return proxy_class(**small, **({"repeats": 1} if "repeats" in proxy_class.defaults else {}))
 
 
 class Tiny(nn.Module):
@@ -235,5 +226,7 @@ def test_degenerate_cells_give_a_number_or_nan_never_an_error(space, batch, prox
 
     small = {"batch_size": 8} if "batch_size" in proxy_class.defaults else {}
     proxy = proxy_class(**small)
-    score = Evaluator(space, [proxy], batch).evaluate(space.decode(arch)).scores[proxy.name]
-    assert isinstance(score, float)
+    # the evaluator turns an exception into a NaN score with its error: no error means the proxy returned it
+    evaluation = Evaluator(space, [proxy], batch).evaluate(space.decode(arch))
+    assert not evaluation.errors, evaluation.errors
+    assert isinstance(evaluation.scores[proxy.name], float)

@@ -22,12 +22,12 @@ DISCONNECTED = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 CELL = "|nor_conv_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|nor_conv_1x1~0|nor_conv_3x3~1|skip_connect~2|"
 
 
-@pytest.mark.parametrize("make", [MeCo, MeCoOpt, lambda: SWAP(repeats=1), lambda: SWAP(repeats=1, regularise=True)],
-                         ids=["meco", "meco_opt", "swap", "swap-regularised"])
-class TestContract(ProxyContract):
+class TestRegularisedSwapContract(ProxyContract):
+    """The contract for swap's size-regularised variant (tests/test_every_proxy.py runs every proxy's defaults)."""
+
     @pytest.fixture
-    def proxy(self, make):
-        return make()
+    def proxy(self):
+        return SWAP(repeats=1, regularise=True)
 
 
 def test_directions_and_needs():

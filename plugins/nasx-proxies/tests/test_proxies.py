@@ -8,18 +8,10 @@ from scipy.stats import spearmanr
 
 from nasx.data import load_images, synthetic_batch
 from nasx.evaluator import Evaluator
-from nasx.testing.contracts import ProxyContract
 from nasx_nats.tss import NatsTopologySpace
 from nasx_proxies.naswot import NASWOT
 from nasx_proxies.skip import Skip
 from nasx_proxies.synflow import LogSynflow, Synflow
-
-
-@pytest.mark.parametrize("proxy_class", [NASWOT, LogSynflow, Synflow, Skip])
-class TestContract(ProxyContract):
-    @pytest.fixture
-    def proxy(self, proxy_class):
-        return proxy_class(**({"repeats": 1} if "repeats" in proxy_class.defaults else {}))
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,6 @@ from nasx.data import Batch, synthetic_batch
 from nasx.errors import NasxError
 from nasx.evaluator import Evaluator
 from nasx.plugins import Plugins
-from nasx.testing.contracts import ProxyContract
 from nasx.torch_utils import initialise
 from nasx_nats.tss import NatsTopologySpace
 from nasx_proxies.gradsign import GradSign
@@ -50,14 +49,6 @@ def build(space, arch, seed=0):
     network = space.build(space.decode(arch))
     initialise(network, "kaiming", seed=seed)
     return network
-
-
-@pytest.mark.parametrize("proxy_class", [ZiCo, GradSign, Zen, Layers])
-class TestContract(ProxyContract):
-    @pytest.fixture
-    def proxy(self, proxy_class):
-        small = {"batch_size": 8} if "batch_size" in proxy_class.defaults else {}
-        return proxy_class(**small)
 
 
 def test_directions_and_needs():
