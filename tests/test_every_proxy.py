@@ -19,12 +19,15 @@ from nasx.testing.contracts import ProxyContract
 #: proxy's computation over a batch accepts (a correlation, a kernel, two mini-batches for zico)
 BATCH_SIZE = 2
 #: proxies that need more: epsilon min-max normalises its outputs over the batch and drops the zero, so two images
-#: leave one output per weight, often NaN
-LARGER_BATCH = {"epsilon": 8}
+#: leave one output per weight, often NaN; zico splits its batch in two, and one image alone in training mode gives
+#: mobile's last 1x1 feature maps (at 32x32) one value per BatchNorm channel
+LARGER_BATCH = {"epsilon": 8, "zico": 4}
 #: other options that only make a proxy slower (more samples, more repeats), never different in kind
 QUICK = {"repeats": 1, "samples": 64}
-#: smaller networks where a space offers them as options (darts: the proxies' network is already its small one)
-SPACE_OPTIONS = {"darts": {"proxy_channels": 8, "proxy_layers": 5}}
+#: smaller networks where a space offers them as options (darts: the proxies' network is already its small one;
+#: mobile: a quarter of its width at CIFAR's 32x32 instead of ImageNet's 224x224 with 1000 classes)
+SPACE_OPTIONS = {"darts": {"proxy_channels": 8, "proxy_layers": 5},
+                 "mobile": {"dataset": "cifar10", "width_mult": 0.25}}
 
 
 def installed(kind: str) -> list[str]:

@@ -162,7 +162,8 @@ class SpaceContract:
             values = space.to_categorical(genotype)
             assert set(values) == set(names), "to_categorical must give every gene"
             assert all(values[name] in choices for name, choices in genes), values
-            assert space.encode(space.from_categorical(values)) == space.encode(genotype)
+            assert space.encode(space.from_categorical(values)) == space.encode(genotype), (
+                "from_categorical(to_categorical(g)) is not g")
             drawn = {name: rng.choice(choices) for name, choices in genes}
             try:
                 decoded = space.from_categorical(drawn)
@@ -231,7 +232,9 @@ class SpaceContract:
         before = (space.task, space.dataset, space.num_classes, space.input_shape)
         adapted = space.for_data(task)
         assert adapted.task == task and adapted.dataset == task.name
-        assert adapted.num_classes == 7 and adapted.input_shape == task.input_shape
+        assert adapted.num_classes == 7 and adapted.input_shape == task.input_shape, (
+            f"for_data gave {adapted.num_classes} classes and input {adapted.input_shape}, not the task's 7 and "
+            f"{task.input_shape}")
         assert (space.task, space.dataset, space.num_classes, space.input_shape) == before, (
             "for_data must not change the space it adapts")
         if space.min_resolution > 1:
@@ -333,25 +336,6 @@ class ProxyContract:
         for name, value in network.named_parameters():
             assert torch.equal(before[name], value), f"score_network changed {name}"
 
-
-@contextlib.contextmanager
-def _returned_scores(proxy):
-    """The values the proxy's scoring method returns while inside (the serial executor calls it in this process)."""
-    method = "score_network" if proxy.needs_network else "score_genotype"
-    original = getattr(proxy, method)
-    returned = []
-
-    def recorded(*args, **kwargs):
-        value = original(*args, **kwargs)
-        returned.append(value)
-        return value
-
-    setattr(proxy, method, recorded)
-    try:
-        yield returned
-    finally:
-        delattr(proxy, method)
-
     def test_fused_scores_are_those_of_each_network(self, proxy, space, batch):
         """With ``fusable`` (and a space that builds fused networks): ``score_fused`` gives each of 3 genotypes the
         score of its own network (within float32 rounding; None leaves it to be scored alone)."""
@@ -375,6 +359,24 @@ def _returned_scores(proxy):
             expected = proxy.score_network(alone, data, space)
             assert _same_score(float(score), expected, rel_tol=1e-5), (space.encode(genotype), score, expected)
 
+
+@contextlib.contextmanager
+def _returned_scores(proxy):
+    """The values the proxy's scoring method returns while inside (the serial executor calls it in this process)."""
+    method = "score_network" if proxy.needs_network else "score_genotype"
+    original = getattr(proxy, method)
+    returned = []
+
+    def recorded(*args, **kwargs):
+        value = original(*args, **kwargs)
+        returned.append(value)
+        return value
+
+    setattr(proxy, method, recorded)
+    try:
+        yield returned
+    finally:
+        delattr(proxy, method)
 
 def _pairwise_order(values):
     """Sign of every pairwise difference (0 where the two are equal up to float rounding)."""

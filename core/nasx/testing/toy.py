@@ -72,6 +72,15 @@ class BitChains(EvolvableSpace):
     def crossover(self, first, second, rng):
         return self.from_bits(a if rng.random() < 0.5 else b for a, b in zip(self.bits(first), self.bits(second)))
 
+    # one categorical gene per bit, so that black-box searchers (optuna) run on the toy space too
+    def categorical(self):
+        return [(f"bit_{i}", (0, 1)) for i in range(self.length)]
+
+    def to_categorical(self, genotype):
+        return {f"bit_{i}": bit for i, bit in enumerate(self.bits(genotype))}
+
+    def from_categorical(self, values):
+        return self.from_bits(values[f"bit_{i}"] for i in range(self.length))
 
 
 class BitSpace(BitChains, EnumerableSpace):

@@ -16,18 +16,9 @@ from nasx_optuna.searcher import OptunaSearcher
 
 
 class ToyCategorical(BitSpace):
-    """The toy bit space with a categorical encoding: one gene per bit."""
+    """The toy bit space (one categorical gene per bit), under its own name."""
 
     name = "toy-categorical"
-
-    def categorical(self):
-        return [(f"bit_{i}", (0, 1)) for i in range(self.length)]
-
-    def to_categorical(self, genotype):
-        return {f"bit_{i}": bit for i, bit in enumerate(self.bits(genotype))}
-
-    def from_categorical(self, values):
-        return self.from_bits(values[f"bit_{i}"] for i in range(self.length))
 
 
 @pytest.mark.parametrize("sampler", ["tpe", "nsga2"])
@@ -35,11 +26,6 @@ class TestOptunaSearcher(SearcherContract):
     @pytest.fixture
     def searcher(self, sampler):
         return OptunaSearcher(sampler=sampler, patience=60)
-
-    def make_context(self, budget, seed=0, constraints=(), length=8):
-        space = ToyCategorical(dataset="toy", length=length)
-        return SearchContext(space, Evaluator(space, [OnesProxy()], None), SumCombiner(), list(constraints), budget,
-                             seed=seed)
 
     def test_finds_the_optimum_of_an_easy_space(self, searcher, sampler):
         if sampler == "nsga2":  # Optuna's NSGA-II needs generations of 50 trials: 120 evaluations are 2 of them
@@ -94,8 +80,15 @@ def test_unknown_samplers_are_refused_in_one_line(bad):
     assert "\n" not in str(error.value)
 
 
+class PlainBits(BitSpace):
+    """The toy space without its categorical genes."""
+
+    def categorical(self):
+        return None
+
+
 def test_a_space_without_categorical_genes_is_refused():
-    space = BitSpace(dataset="toy")
+    space = PlainBits(dataset="toy")
     context = SearchContext(space, Evaluator(space, [OnesProxy()], None), SumCombiner(), [], Budget(max_evals=5),
                             seed=0)
     with pytest.raises(NasxError, match="categorical encoding"):
