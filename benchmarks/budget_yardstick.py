@@ -31,6 +31,7 @@ layers) are computed here when the files lack them.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import math
 import re
@@ -46,12 +47,14 @@ FREEREA_BUDGETS = ((100.0, 0.8), (70.0, 0.5), (40.0, 0.3))
 FITNESS = re.compile(r"^\s*([\w-]+)\s*\(([^)]*)\)\s*$")
 
 
-def read_scores(paths: list[str], space) -> dict[str, np.ndarray]:
-    """proxy -> score of every cell in official index order (NaN where a file has none)."""
+def read_scores(paths: list[str], space) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """proxy -> score of every cell in official index order (NaN where a file has none), and which cells the files
+    hold (a file of part of the space, such as an unfinished ``nasx score --all``, gives a yardstick over that part)."""
     columns: dict[str, np.ndarray] = {}
+    present = np.zeros(len(space), dtype=bool)
     for path in paths:
-        text = Path(path).read_text()
-        if path.endswith(".jsonl"):  # nasx score lines: {"arch": ..., "scores": {...}}
+        text = gzip.decompress(Path(path).read_bytes()).decode() if path.endswith(".gz") else Path(path).read_text()
+        if path.removesuffix(".gz").endswith(".jsonl"):  # nasx score lines: {"arch": ..., "scores": {...}}
             records = [json.loads(line) for line in text.splitlines() if line.strip()]
             rows = [(r["arch"], r["scores"]) for r in records]
         else:  # nasx correlate --out FILE.json: {"architectures": [{"arch": index or string, proxy: score}]}
@@ -60,10 +63,11 @@ def read_scores(paths: list[str], space) -> dict[str, np.ndarray]:
             rows = [(a["arch"], {n: a[n] for n in names}) for a in record["architectures"]]
         for arch, scores in rows:
             index = arch if isinstance(arch, int) else space.index_of(space.decode(arch))
+            present[index] = True
             for name, value in scores.items():
                 column = columns.setdefault(name, np.full(len(space), np.nan))
                 column[index] = math.nan if value is None else value
-    return columns
+    return columns, present
 
 
 def fill_genotype_proxies(columns, needed, plugins, space) -> None:
@@ -78,7 +82,7 @@ def fill_genotype_proxies(columns, needed, plugins, space) -> None:
 
 
 def budget_grid(flops: np.ndarray, params: np.ndarray, min_cells: int) -> list[dict]:
-    levels = sorted(set(zip(flops.tolist(), params.tolist())))
+    levels = sorted({level for level in zip(flops.tolist(), params.tolist()) if math.isfinite(level[0])})
     grid = []
     for number, (f, p) in enumerate(levels):
         if np.sum((flops <= f) & (params <= p)) >= min_cells:
@@ -147,7 +151,11 @@ def main(argv: list[str] | None = None) -> None:
                                    f'{settings},\n]\n')
         print(f"wrote {args.grid}", file=sys.stderr)
         return
-    columns = read_scores(args.scores, space)
+    columns, present = read_scores(args.scores, space)
+    if not present.all():  # the yardstick of the cells scored: the others are not candidates
+        print(f"the files hold {present.sum()} of {len(space)} cells: budgets and optima are over those",
+              file=sys.stderr)
+        flops, params = np.where(present, flops, np.inf), np.where(present, params, np.inf)
     needed = {name.strip() for fitness in args.fitness for name in FITNESS.match(fitness).group(2).split(",")}
     fill_genotype_proxies(columns, sorted(needed - set(columns)), plugins, space)
     grid = budget_grid(flops, params, args.min_cells)
@@ -166,6 +174,7 @@ def main(argv: list[str] | None = None) -> None:
               f" {s['all']['top10_regret_mean']:13.2f} {s['all']['within_0.3']:4d}/{s['all']['budgets']}")
     if args.out:
         jsonio.write(args.out, {"dataset": args.dataset, "scores": args.scores, "min_cells": args.min_cells,
+                                "cells": int(present.sum()),
                                 "results": results}, indent=1)
         print(f"wrote {args.out}", file=sys.stderr)
 
