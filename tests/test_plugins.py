@@ -439,7 +439,7 @@ def test_the_kind_table_is_derived_from_the_interfaces():
 
 def test_the_builtin_proxy_sets_name_installed_components():
     plugins = Plugins(blocked=[])
-    assert {"az_nas", "freerea", "ga_rk"} <= set(plugins.names("proxy-set"))
+    assert {"az_nas", "freerea", "freerea_budget", "ga_rk"} <= set(plugins.names("proxy-set"))
     for name in plugins.names("proxy-set"):
         proxy_set = plugins.get("proxy-set", name)
         assert all(plugins.get("proxy", proxy) for proxy in proxy_set.proxies)

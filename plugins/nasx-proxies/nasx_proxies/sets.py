@@ -24,3 +24,15 @@ class GARank(ProxySet):
     summary = "the rank-based GA/SA paper: noise immunity, NASWOT and LogSynflow, summed as ranks"
     proxies = ("ni", "naswot", "logsynflow")
     combiner = "rank"
+
+
+class FreeREABudgetSet(ProxySet):
+    # Under a FLOPs/params budget FreeREA's max-normalised sum returns the same small cell whatever the budget:
+    # naswot's scores sit in a sliver near its maximum while skip spans 0..1, so the top is the best skip cell by
+    # logsynflow. Min-max scaling gives each proxy the same span, and flops (more is better inside the feasible set)
+    # lets the fitness use the budget it is given. Chosen on benchmarks/budget_yardstick.py (docs/results.md).
+    name = "freerea_budget"
+    summary = ("FreeREA's proxies and FLOPs, each scaled to [0, 1] between the explored extremes: for searches "
+               "under a budget")
+    proxies = ("naswot", "logsynflow", "skip", "flops")
+    combiner = "minmax"
