@@ -65,8 +65,9 @@ def run_search_command(
         raise NasxError("--plot draws the front of a search with two or more --objective")
     constraints = limits.constraints(plugins)
     measures_latency = needs_latency(wanted) or any(c.needs_latency for c in constraints)
-    oracle, no_truth = inputs.ground_truth(built.space)
+    # the workers start in the background while the benchmark table is read and torch imported here
     with Running(plugins, execution) as running:
+        oracle, no_truth = inputs.ground_truth(built.space)
         scorer = make_evaluator(built.space, built.proxies, inputs, running.device, running.executor,
                                 running.batch_archs)
         try:

@@ -6,6 +6,7 @@ The ``dask`` executor, for a Dask cluster, is the ``nasx-dask`` plugin.
 from __future__ import annotations
 
 import os
+import threading
 from collections import deque
 from dataclasses import replace
 from multiprocessing.connection import wait
@@ -77,12 +78,38 @@ class ProcessExecutor(Executor):
         self.workers: list[_Worker] = []
         self.payload = b""
         self.setup_id = ""
+        self._opener: threading.Thread | None = None
+        self._open_error: BaseException | None = None
 
     @property
     def capacity(self) -> int:
         return self.options["workers"] or cores()
 
     def open(self) -> None:
+        """Starts the workers in a background thread; ``start`` waits for them. Their start-up (mostly the
+        forkserver importing torch) then overlaps with what the command does meanwhile: building the space,
+        reading the benchmark table, importing torch in this process."""
+        if self._opener is not None or len(self.workers) >= self.capacity:
+            return
+
+        def start_workers() -> None:
+            try:
+                while len(self.workers) < self.capacity:
+                    self.workers.append(_Worker(self.options["threads"]))
+            except BaseException as exc:  # raised again in this process's thread by _opened
+                self._open_error = exc
+
+        self._opener = threading.Thread(target=start_workers, name="nasx-worker-start", daemon=True)
+        self._opener.start()
+
+    def _opened(self) -> None:
+        """Every worker started (after a background ``open``, or now)."""
+        if self._opener is not None:
+            self._opener.join()
+            self._opener = None
+            error, self._open_error = self._open_error, None
+            if error is not None:
+                raise error
         while len(self.workers) < self.capacity:
             self.workers.append(_Worker(self.options["threads"]))
 
@@ -90,7 +117,7 @@ class ProcessExecutor(Executor):
         setup.threads = self.options["threads"]
         self.payload = pack(setup)
         self.setup_id = setup_id(self.payload)
-        self.open()
+        self._opened()
         for worker in self.workers:
             worker.send(("setup", self.setup_id, self.payload))
 
@@ -146,6 +173,9 @@ class ProcessExecutor(Executor):
         return code
 
     def close(self) -> None:
+        if self._opener is not None:
+            self._opener.join()
+            self._opener, self._open_error = None, None
         for worker in self.workers:
             worker.stop()
         self.workers = []

@@ -228,6 +228,8 @@ class SearchContext:
         the space to know the exact number would cost more than a search)."""
         if not isinstance(self.space, EnumerableSpace):
             return False
+        if self._feasible_count is None and not self._cheap:
+            self._feasible_count = len(self.space)  # no constraint: no need to cost every architecture
         if self._feasible_count is None:
             def allowed(genotype: nx.DiGraph) -> bool:
                 cost = self.space.cost(genotype)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from scipy.stats import rankdata
 
 from nasx.interfaces import Combiner
 
@@ -57,6 +56,8 @@ class RankCombiner(Combiner):
     summary = "sum over proxies of the rank of each score (ties share the mean rank)"
 
     def combine(self, scores, higher_is_better):
+        from scipy.stats import rankdata  # here: scipy.stats takes half a second to import
+
         return column_sum(scores, higher_is_better, rankdata, worst=0.0)  # ranks start at 1
 
 
@@ -65,6 +66,8 @@ class LogRankCombiner(Combiner):
     summary = "sum over proxies of log(rank of each score): a proxy's top ranks weigh less than a plain rank sum"
 
     def combine(self, scores, higher_is_better):
+        from scipy.stats import rankdata
+
         return column_sum(scores, higher_is_better, lambda c: np.log(rankdata(c)), worst=-1.0)  # log 1 = 0
 
 
