@@ -5,6 +5,10 @@ from pathlib import Path
 
 import pytest
 
+# Searches default to one worker process per core; the suite's hundreds of small searches run in this process
+# (tests of the executors name theirs)
+os.environ.setdefault("NASX_EXECUTOR", "serial")
+
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:

@@ -261,15 +261,20 @@ EXECUTOR_OPTIONS = {"workers": "--workers", "threads": "--threads", "scheduler":
 
 
 def auto_executor(settings: Execution) -> str:
-    """What ``--executor auto`` means: a Dask cluster when a scheduler is named, worker processes when workers
-    are asked for or the machine has more than one core, else this process."""
+    """What ``--executor auto`` (the default) means: a Dask cluster when a scheduler is named, worker processes
+    when workers are asked for; else ``$NASX_EXECUTOR`` when it is set (e.g. ``serial`` on a shared machine, or in
+    a test suite of many small searches); else worker processes on a machine of several cores, this process on
+    one."""
     from nasx.executors import cores
 
     if settings.scheduler is not None:
         return "dask"
-    if settings.workers is not None or cores() > 1:
+    if settings.workers is not None:
         return "process"
-    return "serial"
+    chosen = os.environ.get("NASX_EXECUTOR", "").strip()
+    if chosen and chosen != "auto":
+        return chosen
+    return "process" if cores() > 1 else "serial"
 
 
 def make_executor(plugins: "Plugins", settings: Execution) -> "Executor":

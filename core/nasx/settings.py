@@ -32,8 +32,8 @@ if TYPE_CHECKING:  # pragma: no cover
 ComponentSpec = Union[str, type, Component]
 #: a cache file path; None for the default cache ($NASX_CACHE or the user cache dir); False for no cache
 CacheSpec = Union[str, os.PathLike, None, bool]
-#: the executor when none is named
-DEFAULT_EXECUTOR = "serial"
+#: the executor when none is named: worker processes on a machine of several cores (see _build.auto_executor)
+DEFAULT_EXECUTOR = "auto"
 
 
 def check_int(option: str, value: Any, minimum: int | None = None, meaning: str = "") -> None:

@@ -144,7 +144,9 @@ class NASWOT(Proxy):
     summary = "log|det| of the Hamming kernel of binary ReLU codes over a mini-batch"
     needs_data = True
     fusable = True
-    defaults = {"batch_size": 64, "repeats": 3}
+    # one initialisation: it finds the cells three find, at a third of the cost (docs/results.md, Defaults);
+    # FreeREA averages three (-o repeats=3)
+    defaults = {"batch_size": 64, "repeats": 1}
     option_checks = {"batch_size": non_negative, "repeats": positive}  # batch_size 0: the whole input batch
     # 2: poolings computed as convolutions on the CPU (a code can differ only where a float32 activation rounds
     # across zero) and dead convolutions skipped; the kernel is the same exact integer matrix

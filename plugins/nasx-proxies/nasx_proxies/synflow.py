@@ -221,7 +221,7 @@ class LogSynflow(Proxy):
     summary = "FreeREA's LogSynflow: sum of theta * log(dR/dtheta + 1), BatchNorm bypassed, double precision"
     needs_gradients = True
     fusable = True
-    defaults = {"repeats": 3}
+    defaults = {"repeats": 1}  # FreeREA: 3 (docs/results.md, Defaults)
     option_checks = {"repeats": positive}
     version = "2"  # 2: computed on the network itself, channels-last on a CPU (same values up to float64 rounding)
 
@@ -239,7 +239,7 @@ class Synflow(Proxy):
     summary = "SynFlow: sum of theta * dR/dtheta with absolute weights and an all-ones input"
     needs_gradients = True
     fusable = True
-    defaults = {"repeats": 3}
+    defaults = {"repeats": 1}  # FreeREA: 3 (docs/results.md, Defaults)
     option_checks = {"repeats": positive}
     version = "2"  # 2: computed on the network itself, channels-last on a CPU (same values up to float64 rounding)
 
@@ -255,7 +255,7 @@ class Synflow(Proxy):
 class PathNorm(Proxy):
     name = "pathnorm"
     summary = "Path norm: sqrt of the sum over input-output paths of the product of squared weights"
-    defaults = {"repeats": 3}
+    defaults = {"repeats": 1}  # FreeREA: 3 (docs/results.md, Defaults)
     option_checks = {"repeats": positive}
 
     def score_network(self, network, batch, space) -> float:
