@@ -1,5 +1,6 @@
 """Fixtures shared by every test folder. Data-dependent tests fail (never skip) under CI when NASX_DATA is missing."""
 
+import logging
 import os
 from pathlib import Path
 
@@ -47,3 +48,24 @@ def own_images(tmp_path):
         return root
 
     return make
+
+
+@pytest.fixture
+def nasx_cli(capsys):
+    """Runs the ``nasx`` command in this process: (exit status, stdout, stderr)."""
+    from nasx_cli.main import main
+
+    logger = logging.getLogger("nasx")
+    handlers, propagate = list(logger.handlers), logger.propagate
+
+    def call(*args):
+        try:
+            main([str(arg) for arg in args])
+            code = 0
+        except SystemExit as done:
+            code = done.code
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    yield call
+    logger.handlers[:], logger.propagate = handlers, propagate  # main() installs its own warning handler

@@ -2,36 +2,15 @@
 API; bad input is one line on stderr with exit status 2."""
 
 import json
-import logging
 
 import numpy as np
 import pytest
 import torch
 
 import nasx
-from nasx_cli.main import main
 
 CELL = "|nor_conv_1x1~0|+|skip_connect~0|nor_conv_1x1~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
 QUICK = ["--proxy", "naswot", "--proxy", "skip", "-o", "naswot.batch_size=8", "-o", "repeats=1", "--quiet"]
-
-
-@pytest.fixture
-def nasx_cli(capsys):
-    """Runs the ``nasx`` command in this process: (exit status, stdout, stderr)."""
-    logger = logging.getLogger("nasx")
-    handlers, propagate = list(logger.handlers), logger.propagate
-
-    def call(*args):
-        try:
-            main([str(arg) for arg in args])
-            code = 0
-        except SystemExit as done:
-            code = done.code
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    yield call
-    logger.handlers[:], logger.propagate = handlers, propagate  # main() installs its own warning handler
 
 
 def test_run_searches_for_own_images_and_records_them(tmp_path, own_images, nasx_cli):

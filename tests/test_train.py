@@ -2,13 +2,11 @@
 one does, ``--from`` takes a search's result, and bad input is one line."""
 
 import json
-import logging
 
 import pytest
 import torch
 
 import nasx
-from nasx_cli.main import main
 
 CELL = "|nor_conv_1x1~0|+|skip_connect~0|nor_conv_1x1~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
 #: a small recipe that learns the colour-coded classes of ``own_images`` reliably in a few epochs
@@ -75,25 +73,6 @@ def test_same_seed_same_run_and_resume_ends_where_an_uninterrupted_run_does(tmp_
     # another seed is another run
     nasx.train(data=photos, arch=CELL, epochs=2, out=tmp_path / "other", seed=1, **RECIPE)
     assert not same_weights(weights(tmp_path / "other"), weights(tmp_path / "whole"))
-
-
-@pytest.fixture
-def nasx_cli(capsys):
-    """Runs the ``nasx`` command in this process: (exit status, stdout, stderr)."""
-    logger = logging.getLogger("nasx")
-    handlers, propagate = list(logger.handlers), logger.propagate
-
-    def call(*args):
-        try:
-            main([str(arg) for arg in args])
-            code = 0
-        except SystemExit as done:
-            code = done.code
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    yield call
-    logger.handlers[:], logger.propagate = handlers, propagate
 
 
 def test_from_a_search_result(tmp_path, own_images, nasx_cli):

@@ -336,17 +336,23 @@ def _save(path: Path, write) -> None:
         raise NasxError(f"cannot write {str(path)!r}: {reason}") from None
 
 
-def read_export(plugins: "Plugins", path: str | os.PathLike):
+def _load(path: str | os.PathLike) -> Any:
+    """What ``torch.save`` wrote at ``path`` (tensors and plain values only), or None for a file it did not write;
+    a file that cannot be read is a one-line error."""
     import pickle
 
     import torch
 
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except OSError as exc:
         raise NasxError(f"cannot read {os.fspath(path)!r}: {exc.strerror}") from None
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError):
-        payload = None
+        return None
+
+
+def read_export(plugins: "Plugins", path: str | os.PathLike):
+    payload = _load(path)
     if not isinstance(payload, dict) or payload.get("format") != EXPORT_FORMAT:
         raise NasxError(f"{os.fspath(path)!r} is not a file written by nasx export")
     if payload.get("format_version") != EXPORT_FORMAT_VERSION:

@@ -389,16 +389,9 @@ class Training:
 
 
 def _load_checkpoint(path: Path) -> dict[str, Any]:
-    import pickle
+    from nasx.exporting import _load
 
-    import torch
-
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except OSError as exc:
-        raise NasxError(f"cannot read {os.fspath(path)!r}: {exc.strerror}") from None
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError):
-        checkpoint = None
+    checkpoint = _load(path)
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise NasxError(f"{os.fspath(path)!r} is not a checkpoint written by nasx train")
     return checkpoint

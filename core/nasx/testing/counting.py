@@ -33,3 +33,20 @@ def count_flops(network: torch.nn.Module, input_shape: tuple[int, int, int]) -> 
 def count_params(network: torch.nn.Module) -> int:
     """Every parameter of the network."""
     return sum(p.numel() for p in network.parameters())
+
+
+def check_adapted_cost(space, classes: int, shape: tuple[int, int, int], samples: int = 3) -> None:
+    """For a space that adapts to data: its networks for ``classes`` and ``shape`` have the parameters and FLOPs
+    its cost gives, and one logit per class."""
+    import random
+
+    from nasx.interfaces import Task
+
+    adapted = space.for_data(Task("photos", classes, shape))
+    rng = random.Random(classes)
+    for genotype in [adapted.sample(rng) for _ in range(samples)]:
+        network = adapted.build(genotype)
+        cost = adapted.cost(genotype)
+        assert round(cost.params_m * 1e6) == count_params(network), adapted.encode(genotype)
+        assert round(cost.flops_m * 1e6) == count_flops(network, shape), adapted.encode(genotype)
+        assert network.eval()(torch.zeros(2, *shape)).shape == (2, classes)

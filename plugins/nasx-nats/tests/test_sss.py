@@ -207,18 +207,9 @@ class TestAdaptedContract(SpaceContract):
 
 @pytest.mark.parametrize("classes, shape", [(37, (3, 64, 64)), (10, (3, 24, 24)), (5, (3, 16, 40))])
 def test_adapted_cost_counts_the_built_network(sss, classes, shape):
-    import torch
+    from nasx.testing.counting import check_adapted_cost
 
-    from nasx.testing.counting import count_flops, count_params
-
-    adapted = sss.for_data(Task("photos", classes, shape))
-    rng = random.Random(classes)
-    for genotype in [adapted.sample(rng) for _ in range(3)]:
-        network = adapted.build(genotype)
-        cost = adapted.cost(genotype)
-        assert round(cost.params_m * 1e6) == count_params(network)
-        assert round(cost.flops_m * 1e6) == count_flops(network, shape)
-        assert network.eval()(torch.zeros(2, *shape)).shape == (2, classes)
+    check_adapted_cost(sss, classes, shape)
 
 
 @given(channels_strategy)
