@@ -236,3 +236,19 @@ def test_context_records_each_request_once_within_the_budget(max_evals, requests
     assert scored == first  # each scored once, in the order first asked
     assert set(context.fitness_table()) == set(context.explored) == set(context.genotypes)
     assert all(context.space.encode(context.genotypes[k]) == e.arch for k, e in context.explored.items())
+
+
+@pytest.mark.parametrize("constraints, feasible", [([], 8), ([MaxFlops(limit=1.0)], 4)])
+def test_explored_everything_once_every_feasible_genotype_is_scored(constraints, feasible):
+    """Without constraints the context takes the space's size; with one, it counts the feasible genotypes (3 bits:
+    8 genotypes, 4 with at most one set bit, whose FLOPs are their number of ones)."""
+    space = BitSpace(dataset="toy", length=3)
+    context = SearchContext(space, Evaluator(space, [OnesProxy()], None), SumCombiner(), constraints,
+                            Budget(max_evals=100), seed=0)
+    allowed = [space.genotype_at(i) for i in range(len(space)) if sum(space.bits(space.genotype_at(i))) <= 1
+               or not constraints]
+    assert len(allowed) == feasible
+    context.evaluate_many(allowed[:-1])
+    assert not context.explored_everything()
+    context.evaluate_many(allowed[-1:])
+    assert context.explored_everything()
