@@ -103,15 +103,14 @@ class ProcessExecutor(Executor):
         self._opener.start()
 
     def _opened(self) -> None:
-        """Every worker started (after a background ``open``, or now)."""
+        """Every worker started: waits for ``open``'s thread (starting it first when it was not called)."""
+        self.open()
         if self._opener is not None:
             self._opener.join()
             self._opener = None
             error, self._open_error = self._open_error, None
             if error is not None:
                 raise error
-        while len(self.workers) < self.capacity:
-            self.workers.append(_Worker(self.options["threads"]))
 
     def start(self, setup: ScoringSetup) -> None:
         setup.threads = self.options["threads"]
