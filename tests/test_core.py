@@ -121,6 +121,24 @@ def test_synthetic_batch_is_reproducible():
         a.take(5)
 
 
+def test_synthetic_batch_travels_as_its_recipe_and_is_drawn_the_same_there():
+    import pickle
+
+    from nasx.data import synthetic_batch
+
+    batch = synthetic_batch((3, 32, 32), 10, size=256)
+    assert len(batch) == 256 and batch.identity_of(64) == batch.take(64).identity
+    assert batch.identity_of(256) == batch.identity
+    with pytest.raises(NasxError):
+        batch.identity_of(257)
+    drawn = batch.images.clone(), batch.labels.clone()
+    sent = pickle.dumps(batch)
+    assert len(sent) < 1000  # not the 3 MB of images
+    arrived = pickle.loads(sent)
+    assert (arrived.images == drawn[0]).all() and (arrived.labels == drawn[1]).all()
+    assert arrived.identity == batch.identity
+
+
 def test_npz_images_are_normalised(data_dir):
     import numpy as np
 

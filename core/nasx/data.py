@@ -70,21 +70,57 @@ class Batch:
 
     def take(self, size: int) -> "Batch":
         """The first ``size`` images; an error if the batch is smaller."""
-        if size <= 0 or size == len(self):
+        identity = self.identity_of(size)
+        if identity == self.identity:
             return self
+        return Batch(self.images[:size], self.labels[:size], identity)
+
+    def identity_of(self, size: int) -> str:
+        """The identity of ``take(size)``, without taking it (a cache key needs no tensors)."""
+        if size <= 0 or size == len(self):
+            return self.identity
         if size > len(self):
             raise NasxError(f"a proxy needs {size} images but the input batch has only {len(self)}")
-        return Batch(self.images[:size], self.labels[:size], f"{self.identity}[:{size}]")
+        return f"{self.identity}[:{size}]"
+
+
+class SyntheticBatch(Batch):
+    """Standard-normal images (already 'normalised') with uniform random labels, drawn from ``seed`` on first use.
+    A command whose workers do the scoring then never imports torch for it, and each worker is sent the four
+    numbers that draw it instead of its megabytes."""
+
+    def __init__(self, shape: tuple[int, int, int], num_classes: int, size: int = 256, seed: int = 0) -> None:
+        self.shape, self.num_classes, self.size, self.seed = tuple(shape), num_classes, size, seed
+        self.identity = f"synthetic:normal:{'x'.join(map(str, self.shape))}:n{size}:seed{seed}"
+        self._drawn: tuple["torch.Tensor", "torch.Tensor"] | None = None
+
+    def __len__(self) -> int:
+        return self.size
+
+    @property
+    def images(self) -> "torch.Tensor":
+        return self._draw()[0]
+
+    @property
+    def labels(self) -> "torch.Tensor":
+        return self._draw()[1]
+
+    def _draw(self) -> tuple["torch.Tensor", "torch.Tensor"]:
+        if self._drawn is None:
+            import torch
+
+            generator = torch.Generator().manual_seed(self.seed)
+            images = torch.randn((self.size, *self.shape), generator=generator)
+            self._drawn = images, torch.randint(0, self.num_classes, (self.size,), generator=generator)
+        return self._drawn
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_drawn": None}
 
 
 def synthetic_batch(shape: tuple[int, int, int], num_classes: int, size: int = 256, seed: int = 0) -> Batch:
     """Standard-normal images (already 'normalised') with uniform random labels; no data needed."""
-    import torch
-
-    generator = torch.Generator().manual_seed(seed)
-    images = torch.randn((size, *shape), generator=generator)
-    labels = torch.randint(0, num_classes, (size,), generator=generator)
-    return Batch(images, labels, f"synthetic:normal:{'x'.join(map(str, shape))}:n{size}:seed{seed}")
+    return SyntheticBatch(shape, num_classes, size, seed)
 
 
 def load_images(path: str | os.PathLike, dataset: str, size: int | None = None) -> Batch:

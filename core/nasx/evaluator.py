@@ -182,7 +182,7 @@ class Evaluator:
     def cache_key(self, proxy: Proxy, arch: str) -> str:
         from nasx.scoring import device_type
 
-        batch_id = self.batch.take(proxy.batch_size).identity if proxy.needs_data and self.batch else "-"
+        batch_id = self.batch.identity_of(proxy.batch_size) if proxy.needs_data and self.batch else "-"
         init = f"{self.init}:{self.init_seed}" if proxy.needs_network else "-"
         parts = [self.space.name, self.space.version, self.space.dataset, arch, proxy.name, proxy.version,
                  sorted(proxy.options.items()), batch_id, init]
@@ -204,8 +204,13 @@ class Evaluator:
         ``keep_going(seconds)`` is asked before each genotype with the compute seconds recorded so far by this
         call; once it says False no further genotype is started, and those not started are None. With
         ``batch_archs`` K > 1, genotypes that lack the same proxies, a fusable one among them, go to the executor
-        K at a time, to be scored in one fused pass (the last tasks may hold fewer).
+        K at a time, to be scored in one fused pass (the last tasks may hold fewer). The last genotypes of a call,
+        fewer than the executor's workers, go to it one task per proxy: the workers they would leave idle score
+        their other proxies (FreeREA's three children a step take one round and a half on two workers, not
+        two). A proxy's score does not depend on the proxies scored before it, so the scores are the same.
         """
+        from dataclasses import replace
+
         from nasx.scoring import ScoreTask
 
         if not self._started:
@@ -228,7 +233,10 @@ class Evaluator:
                 partial[number] = evaluation
                 task = ScoreTask(number, evaluation.arch, tuple(p.name for p in missing))
                 if self.batch_archs == 1 or not any(p.fusable and p.needs_network for p in missing):
-                    yield task
+                    if len(genotypes) - number < self.executor.capacity:
+                        yield from (replace(task, proxies=(name,)) for name in task.proxies)
+                    else:
+                        yield task
                     continue
                 group = waiting.setdefault(task.proxies, [])
                 group.append(task)
@@ -243,14 +251,16 @@ class Evaluator:
                 if task_result.fatal:
                     raise NasxError(task_result.fatal)
                 for result in task_result.all():
-                    results[result.number] = self._record(partial.pop(result.number), result, spent)
+                    evaluation = self._record(partial[result.number], result, spent)
+                    if len(evaluation.scores) == len(self.proxies):  # every proxy's task is back
+                        results[result.number] = self._in_order(partial.pop(result.number))
         finally:
             stream.close()
             self.cache.commit()
         return results
 
     def _record(self, evaluation: Evaluation, result: "TaskResult", spent: list[float]) -> Evaluation:
-        """The evaluation completed with a task's scores, which are cached (but for failed ones)."""
+        """The evaluation with a task's scores added, which are cached (but for failed ones)."""
         for name, score in result.scores.items():
             proxy = self._proxy_by_name[name]
             evaluation.scores[name], evaluation.seconds[name] = score, result.seconds[name]
@@ -261,7 +271,7 @@ class Evaluator:
                 self.on_error(evaluation.arch, name, result.errors[name])
             else:
                 self.cache.put(self.cache_key(proxy, evaluation.arch), score, result.seconds[name])
-        return self._in_order(evaluation)
+        return evaluation
 
     def _from_cache(self, genotype: nx.DiGraph) -> tuple[Evaluation, list[Proxy]]:
         arch = self.space.encode(genotype)
