@@ -12,7 +12,8 @@ from nasx.errors import NasxError
 
 from nasx.api import DEFAULT_MAX_EVALS
 from nasx.exporting import FORMATS
-from nasx.settings import DEFAULT_EXECUTOR
+from nasx._build import start_workers_early
+from nasx.settings import DEFAULT_EXECUTOR, Execution
 from nasx.training import DEFAULT_RECIPE
 
 
@@ -144,6 +145,10 @@ def scoring_arguments(args: dict) -> dict:
     cache = args.pop("cache")
     if no_cache and cache:
         raise NasxError("give --cache PATH or --no-cache, not both")
+    execution = {name: args.pop(name) for name in ("device", "executor", "workers", "threads", "scheduler",
+                                                   "batch_archs")}
+    # worker processes start now, while the plugins load and the benchmark table is read
+    start_workers_early(Execution(**execution))
     return {
         "data_dir": args.pop("data_dir"),
         "images": args.pop("images"),
@@ -154,8 +159,7 @@ def scoring_arguments(args: dict) -> dict:
         "init_seed": args.pop("init_seed"),
         "cache": False if no_cache else cache,
         "options": args.pop("option_pairs"),
-        **{name: args.pop(name) for name in ("device", "executor", "workers", "threads", "scheduler",
-                                             "batch_archs")},
+        **execution,
     }
 
 

@@ -277,6 +277,16 @@ def auto_executor(settings: Execution) -> str:
     return "process" if cores() > 1 else "serial"
 
 
+def start_workers_early(settings: Execution) -> None:
+    """When ``settings`` mean worker processes, start what they fork from before anything else (the plugins
+    loading, the benchmark read): worker start-up is then paid while the command starts, not after."""
+    name = auto_executor(settings) if settings.executor == "auto" else settings.executor
+    if name == "process":
+        from nasx.executors import start_forkserver
+
+        start_forkserver()
+
+
 def make_executor(plugins: "Plugins", settings: Execution) -> "Executor":
     """An executor by name (``serial``, ``process``, ``dask``), class or instance, with the worker options that
     were given; an option the executor does not have is an error (``--workers`` needs process or dask)."""

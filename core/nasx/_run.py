@@ -7,7 +7,8 @@ import os
 from typing import TYPE_CHECKING, Sequence
 
 from nasx import jsonio
-from nasx._build import DEFAULT_COMBINER, Options, Running, components, expand_proxy_sets, make_evaluator
+from nasx._build import (DEFAULT_COMBINER, Options, Running, components, expand_proxy_sets, make_evaluator,
+                          start_workers_early)
 from nasx.errors import NasxError
 from nasx.interfaces import EnumerableSpace
 from nasx.records import RunResult, evaluation_record
@@ -55,6 +56,7 @@ def run_search_command(
     from nasx.search import SearchContext, run_search
 
     check_int("--seed", seed)
+    start_workers_early(execution)
     chosen = expand_proxy_sets(plugins, proxies)
     combiner = combiner if combiner is not None else chosen.combiner or DEFAULT_COMBINER
     built = components(plugins, space, dataset, chosen.proxies, {"combiner": [combiner], "searcher": [search]},

@@ -202,6 +202,16 @@ def worker_context():
     return context
 
 
+def start_forkserver() -> None:
+    """Start the forkserver that workers fork from now, where there is one: its import of torch (about a second)
+    then overlaps whatever the command does before its first worker is needed. Starting it again does nothing."""
+    context = worker_context()
+    if context.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
 class _Worker:
     """One worker process (``nasx.worker.serve``) and the two pipes to it."""
 
