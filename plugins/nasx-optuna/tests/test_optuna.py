@@ -120,3 +120,14 @@ def test_limits_no_trial_meets_are_one_line():
     context = toy_context([MaxFlops(limit=-1)], budget=5, length=4)  # no cell has negative FLOPs
     with pytest.raises(NasxError, match=r"no feasible architecture in \d+ trials under max-flops"):
         run_search(OptunaSearcher(patience=20), context)
+
+
+def test_loading_the_plugins_does_not_import_optuna():
+    """Its option check runs whenever the plugins load; a built-in sampler name needs no optuna to be known."""
+    import subprocess
+    import sys
+
+    script = ("import sys; from nasx.plugins import Plugins; Plugins().get('searcher', 'optuna'); "
+              "print('optuna' in sys.modules)")
+    shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert shown.stdout.strip() == "False"
