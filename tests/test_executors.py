@@ -16,6 +16,8 @@ import pytest
 import nasx
 from nasx import BudgetExhausted, Proxy
 from nasx.evaluator import Evaluator
+from nasx.executors import SerialExecutor
+from nasx.scoring import run_task
 from nasx.search import Budget, SearchContext
 from nasx.testing.contracts import SumCombiner
 from nasx.testing.toy import BitSpace, OnesProxy
@@ -244,3 +246,61 @@ def test_serial_threads_are_given_back_after_the_call():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+class LeadingOnes(Proxy):
+    name = "toy-leading-ones"
+    needs_network = False
+
+    def score_genotype(self, space, genotype) -> float:
+        arch = space.encode(genotype)
+        return float(len(arch) - len(arch.lstrip("1")))
+
+
+class TwoWorkersInOne(SerialExecutor):
+    """Serial, but with the capacity of two workers; keeps the tasks it is given."""
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.tasks = []
+
+    @property
+    def capacity(self) -> int:
+        return 2
+
+    def run(self, tasks):
+        for task in tasks:
+            self.tasks.append((task.number, task.proxies))
+            yield run_task(self.setup, task)
+
+
+def test_the_last_architecture_of_a_call_goes_to_idle_workers_one_proxy_a_task_with_the_same_scores():
+    space = BitSpace(dataset="toy")
+    genotypes = [space.decode(text) for text in ("11000000", "11100000", "00000001")]
+    two = TwoWorkersInOne()
+    split = Evaluator(space, [OnesProxy(), LeadingOnes()], None, executor=two).evaluate_many(genotypes)
+    whole = Evaluator(space, [OnesProxy(), LeadingOnes()], None).evaluate_many(genotypes)
+    names = ("toy-ones", "toy-leading-ones")
+    # three architectures on two workers: the third's proxies are scored side by side
+    assert two.tasks == [(0, names), (1, names), (2, names[:1]), (2, names[1:])]
+    assert [e.scores for e in split] == [e.scores for e in whole]
+    assert [list(e.scores) for e in split] == [list(names)] * 3  # in the proxies' order, whatever came back first
+    assert split[2].scores == {"toy-ones": 1.0, "toy-leading-ones": 0.0}
+
+
+def test_a_command_with_worker_processes_does_not_import_torch_itself():
+    """The synthetic batch is drawn where it is used: the command's own process only directs the workers."""
+    script = ("import sys, nasx; nasx.run(proxies=['naswot', 'skip'], max_evals=3, cache=False, executor='process', "
+              "workers=2, threads=1, options={'naswot.batch_size': 16}); print('torch' in sys.modules)")
+    shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert shown.stdout.strip() == "False"
+
+
+def test_the_forkserver_starts_early_only_for_worker_processes():
+    # multiprocessing keeps the forkserver's pid in a private field: the only way to see it has started
+    script = ("import sys; from multiprocessing import forkserver; from nasx._build import start_workers_early; "
+              "from nasx.settings import Execution; start_workers_early(Execution(executor=sys.argv[1])); "
+              "print(forkserver._forkserver._forkserver_pid is not None)")
+    for executor, started in (("serial", "False"), ("process", "True")):
+        shown = subprocess.run([sys.executable, "-c", script, executor], capture_output=True, text=True, check=True)
+        assert shown.stdout.strip() == started, executor
