@@ -126,6 +126,8 @@ def main(argv: list[str] | None = None) -> None:
 
     from nasx import jsonio
 
+    settings = {key: getattr(args, key) for key in ("seeds", "max_wall", "max_evals", "datasets", "costs",
+                                                    "searches", "workers", "cache")}
     runs = []
     for dataset in args.datasets:
         for cost in args.costs:
@@ -136,13 +138,11 @@ def main(argv: list[str] | None = None) -> None:
                     ratio = "" if run["hypervolume_ratio"] is None else f" HV ratio {run['hypervolume_ratio']:.4f}"
                     print(f"{dataset} {cost} {label} seed {seed}: {run['evaluated']} scored, front "
                           f"{run['front_size']}{ratio}", file=sys.stderr, flush=True)
-    summary = summarise(runs)
-    print_table(summary)
+                    if args.out:  # after every run: hours of runs are not lost to an interruption
+                        jsonio.write(args.out, {"settings": settings, "proxies": PROXIES,
+                                                "summary": summarise(runs), "runs": runs}, indent=2)
+    print_table(summarise(runs))
     if args.out:
-        settings = {key: getattr(args, key) for key in ("seeds", "max_wall", "max_evals", "datasets", "costs",
-                                                        "searches", "workers", "cache")}
-        jsonio.write(args.out, {"settings": settings, "proxies": PROXIES, "summary": summary, "runs": runs},
-                     indent=2)
         print(f"wrote {args.out}", file=sys.stderr)
 
 

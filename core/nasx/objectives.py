@@ -6,7 +6,8 @@ cost: ``params``, ``flops`` or ``latency`` (minimised). A search with two or mor
 the scored feasible architectures that no other scored one dominates. With ground truth, the front's members are
 placed at their true test accuracy and costs, and the hypervolume they dominate is compared with that of the
 benchmark's own accuracy-cost front (every feasible architecture of the space), from the same reference point:
-accuracy 0 and, for each cost, the largest cost of the space's feasible architectures.
+the worst accuracy among the true front's members and, for each cost, the largest cost of the space's feasible
+architectures.
 """
 
 from __future__ import annotations
@@ -146,8 +147,13 @@ def true_front(space: "EnumerableSpace", oracle: "Oracle", cost_names: Sequence[
         points.append((accuracy, *(-getattr(cost, COSTS[n]) for n in cost_names)))
     if not points:
         raise NasxError("no architecture of the space meets the constraints")
-    reference = [0.0, *(min(p[1 + i] for p in points) for i in range(len(cost_names)))]
     front = non_dominated(points)
+    # The floor of accuracy is the true front's worst member (its nadir), not 0: from 0 most of the volume lies
+    # under every front and the ratio cannot tell searches apart (a random search's came to 0.99 of the true one).
+    floor = min(points[i][0] for i in front)
+    if floor == max(points[i][0] for i in front):  # one accuracy on the whole front: no area above it
+        floor = 0.0
+    reference = [floor, *(min(p[1 + i] for p in points) for i in range(len(cost_names)))]
     members = [{"index": space.index_of(space.decode(archs[i])), "arch": archs[i], "test_accuracy": points[i][0],
                 **{COSTS[n]: -points[i][1 + k] for k, n in enumerate(cost_names)}} for i in front]
     members.sort(key=lambda m: [m[COSTS[n]] for n in cost_names])
