@@ -242,6 +242,27 @@ class Space(Component, ABC):
         raise NasxError(f"space '{self.name}' declares no categorical encoding")
 
 
+class SquareImages:
+    """``num_classes`` and ``input_shape`` of a space whose benchmark datasets are square RGB images: from its
+    ``image_datasets`` (dataset -> (classes, side)), or from the user's task once the space is adapted to one
+    (``Space.for_data``). Listed before the space's base classes."""
+
+    image_datasets: ClassVar[dict[str, tuple[int, int]]] = {}
+    dataset: str
+    task: Task | None
+
+    @property
+    def num_classes(self) -> int:
+        return self.task.num_classes if self.task is not None else self.image_datasets[self.dataset][0]
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        if self.task is not None:
+            return tuple(self.task.input_shape)
+        side = self.image_datasets[self.dataset][1]
+        return (3, side, side)
+
+
 class EvolvableSpace(Space):
     """A space with the genetic operators evolutionary searchers need."""
 

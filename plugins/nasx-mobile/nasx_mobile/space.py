@@ -37,7 +37,7 @@ import networkx as nx
 
 from nasx.errors import InvalidGenotype
 from nasx.genotype import frozen, stable_hash
-from nasx.interfaces import Cost, EvolvableSpace
+from nasx.interfaces import Cost, EvolvableSpace, SquareImages
 from nasx.options import Check, positive
 
 KERNELS = (3, 5, 7)
@@ -159,11 +159,12 @@ def layout_cost(net: Layout, height: int, width: int) -> tuple[int, int]:
     return params, flops
 
 
-class MobileSpace(EvolvableSpace):
+class MobileSpace(SquareImages, EvolvableSpace):
     name = "mobile"
     summary = ("Once-for-All's MobileNetV2-style ProxylessNAS space (kernel 3/5/7, expansion 3/4/6, depth 2/3/4 "
                "per stage) for phones and microcontrollers; any data, no ground truth")
     datasets: ClassVar[tuple[str, ...]] = tuple(DATASETS)
+    image_datasets = DATASETS
     default_dataset = "imagenet"
     cost_is_exact = True  # cost() counts every parameter of build()
     benchmarked = False  # no trained networks of this space are published with their accuracies
@@ -250,18 +251,6 @@ class MobileSpace(EvolvableSpace):
         return self.from_arch(Arch(tuple(values.get(f"ks_{slot}") for slot in range(NUM_SLOTS)),
                                    tuple(values.get(f"e_{slot}") for slot in range(NUM_SLOTS)),
                                    tuple(values.get(f"d_{stage}") for stage in range(len(STAGE_SLOTS) - 1)) + (1,)))
-
-    # data facts ---------------------------------------------------------------------------------
-    @property
-    def num_classes(self) -> int:
-        return self.task.num_classes if self.task is not None else DATASETS[self.dataset][0]
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        if self.task is not None:
-            return tuple(self.task.input_shape)
-        side = DATASETS[self.dataset][1]
-        return (3, side, side)
 
     # operators ----------------------------------------------------------------------------------
     def sample(self, rng: random.Random) -> nx.DiGraph:

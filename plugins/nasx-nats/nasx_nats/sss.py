@@ -14,7 +14,7 @@ import networkx as nx
 
 from nasx.errors import InvalidGenotype
 from nasx.genotype import frozen
-from nasx.interfaces import Cost, EnumerableSpace, EvolvableSpace
+from nasx.interfaces import Cost, EnumerableSpace, EvolvableSpace, SquareImages
 from nasx_nats.tss import DATASETS, EDGES, arch_to_genes
 
 CHANNELS = (8, 16, 24, 32, 40, 48, 56, 64)
@@ -23,10 +23,11 @@ NUM_BLOCKS = 5
 CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 
 
-class NatsSizeSpace(EvolvableSpace, EnumerableSpace):
+class NatsSizeSpace(SquareImages, EvolvableSpace, EnumerableSpace):
     name = "nats-sss"
     summary = "NATS-Bench size space: 32768 channel configurations (8..64) of 5 blocks around a fixed cell"
     datasets: ClassVar[tuple[str, ...]] = tuple(DATASETS)
+    image_datasets = DATASETS
     default_dataset = "cifar10"
     version = "1"  # bump when the networks or the genotype encoding change
     cost_is_exact = True  # cost() counts every parameter of build()
@@ -77,18 +78,6 @@ class NatsSizeSpace(EvolvableSpace, EnumerableSpace):
 
     def from_categorical(self, values) -> nx.DiGraph:
         return self.from_channels(values.get(f"block_{block}") for block in range(NUM_BLOCKS))
-
-    # dataset facts (the task's, for own data) ---------------------------------------------------------
-    @property
-    def num_classes(self) -> int:
-        return self.task.num_classes if self.task is not None else DATASETS[self.dataset][0]
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        if self.task is not None:
-            return self.task.input_shape
-        side = DATASETS[self.dataset][1]
-        return (3, side, side)
 
     # operators ----------------------------------------------------------------------------------
     def sample(self, rng: random.Random) -> nx.DiGraph:

@@ -15,7 +15,7 @@ import networkx as nx
 
 from nasx.errors import InvalidGenotype
 from nasx.genotype import frozen
-from nasx.interfaces import Cost, EnumerableSpace, EvolvableSpace
+from nasx.interfaces import Cost, EnumerableSpace, EvolvableSpace, SquareImages
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 # Edge order of the arch string and of the genes: (1<-0), (2<-0), (2<-1), (3<-0), (3<-1), (3<-2).
@@ -76,10 +76,11 @@ def arch_to_genes(text: str) -> tuple[str, ...]:
     return tuple(genes)
 
 
-class NatsTopologySpace(EvolvableSpace, EnumerableSpace):
+class NatsTopologySpace(SquareImages, EvolvableSpace, EnumerableSpace):
     name = "nats-tss"
     summary = "NATS-Bench topology space (NAS-Bench-201): 15625 cells, 5 ops on 6 edges"
     datasets: ClassVar[tuple[str, ...]] = tuple(DATASETS)
+    image_datasets = DATASETS
     default_dataset = "cifar10"
     version = "1"  # bump when the networks or the genotype encoding change
     cost_is_exact = True  # cost() counts every parameter of build()
@@ -128,18 +129,6 @@ class NatsTopologySpace(EvolvableSpace, EnumerableSpace):
         if any(op not in OPS for op in genes):
             raise InvalidGenotype(f"nats-tss genes need one of {', '.join(OPS)} on each edge, got {dict(values)}")
         return self.from_genes(genes)
-
-    # dataset facts (the task's, for own data) ---------------------------------------------------------
-    @property
-    def num_classes(self) -> int:
-        return self.task.num_classes if self.task is not None else DATASETS[self.dataset][0]
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        if self.task is not None:
-            return self.task.input_shape
-        side = DATASETS[self.dataset][1]
-        return (3, side, side)
 
     # operators ----------------------------------------------------------------------------------
     def sample(self, rng: random.Random) -> nx.DiGraph:
