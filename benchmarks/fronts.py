@@ -12,7 +12,8 @@ about 2.5 hours on 2 cores):
 
     NASX_DATA=../shared/data python benchmarks/fronts.py --out benchmarks/results/fronts.json
 
-A quick check that it runs: ``python benchmarks/fronts.py --seeds 1 --max-evals 10 --datasets cifar10``.
+A quick check that it runs: ``python benchmarks/fronts.py --seeds 1 --max-evals 10 --datasets cifar10``. Seeds
+can be added later (``--first-seed 4 --seeds 2``) and the files put together with ``--merge A.json B.json``.
 
 Each run scores from scratch (its own in-memory cache) so that a wall-clock budget is the same for every search and
 seed; ``--cache PATH`` shares one score and latency cache across runs instead (then later runs replay earlier
@@ -110,7 +111,9 @@ def main(argv: list[str] | None = None) -> None:
     import os
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 per setting (default 10)")
+    parser.add_argument("--seeds", type=int, default=10, help="seeds per setting (default 10)")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="the first seed: --first-seed S --seeds N runs S..S+N-1 (to add seeds to a run)")
     parser.add_argument("--max-wall", type=float, default=45.0, help="wall-clock seconds per search (default 45)")
     parser.add_argument("--max-evals", type=int, help="architectures per search instead of --max-wall (smoke tests)")
     parser.add_argument("--datasets", nargs="+", default=["cifar10", "ImageNet16-120"])
@@ -120,19 +123,33 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache", help="share this score and latency cache across runs (default: none)")
     parser.add_argument("--data-dir", default=os.environ.get("NASX_DATA"), help="benchmark data [$NASX_DATA]")
     parser.add_argument("--out", help="write the runs and the summary as strict JSON")
+    parser.add_argument("--merge", nargs="+", metavar="JSON",
+                        help="run nothing: the table (and with --out the file) of the runs of these result files")
     args = parser.parse_args(argv)
+    if args.merge:
+        import json
+
+        from nasx import jsonio
+
+        files = [json.loads(Path(path).read_text()) for path in args.merge]
+        runs = [run for content in files for run in content["runs"]]
+        print_table(summarise(runs))
+        if args.out:
+            jsonio.write(args.out, {"merged": args.merge, "settings": [c["settings"] for c in files],
+                                    "proxies": PROXIES, "summary": summarise(runs), "runs": runs}, indent=2)
+        return
     if not args.data_dir:
         parser.error("the benchmark data directory is needed: --data-dir or NASX_DATA")
 
     from nasx import jsonio
 
-    settings = {key: getattr(args, key) for key in ("seeds", "max_wall", "max_evals", "datasets", "costs",
+    settings = {key: getattr(args, key) for key in ("seeds", "first_seed", "max_wall", "max_evals", "datasets", "costs",
                                                     "searches", "workers", "cache")}
     runs = []
     for dataset in args.datasets:
         for cost in args.costs:
             for label in args.searches:
-                for seed in range(args.seeds):
+                for seed in range(args.first_seed, args.first_seed + args.seeds):
                     runs.append(one_run(dataset, cost, label, seed, args))
                     run = runs[-1]
                     ratio = "" if run["hypervolume_ratio"] is None else f" HV ratio {run['hypervolume_ratio']:.4f}"
