@@ -46,7 +46,7 @@ def one_run(dataset: str, cost: str, label: str, seed: int, args) -> dict:
     search, options = SEARCHES[label]
     images = Path(args.data_dir) / "cifar10_test_512_jpeg.npz" if dataset == "cifar10" else None
     budget = {"max_evals": args.max_evals} if args.max_evals else {"max_wall": args.max_wall}
-    execution = {"executor": "process", "workers": args.workers} if args.workers > 1 else {}
+    execution = ({"executor": "process", "workers": args.workers} if args.workers > 1 else {"executor": "serial"})
     result = nasx.run(space="nats-tss", dataset=dataset, proxies=PROXIES, search=search, seed=seed,
                       objectives=["fitness", cost], options=options, images=images, data_dir=args.data_dir,
                       cache=args.cache or False, latency_threads=1, latency_batch=1, **budget, **execution)
