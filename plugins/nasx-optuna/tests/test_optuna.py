@@ -109,7 +109,9 @@ def test_nats_tss_front_with_cheap_proxies(sampler, data_dir):
     for arch, point in scored.items():
         dominated = any(dominates(other, point) for other in scored.values())
         assert dominated == (arch not in front), arch
-    assert 0 < result.hypervolume_ratio <= 1
+    # from the true front's worst accuracy, 12 cells may add no volume at all: the ratio is what the volumes say
+    assert 0 <= result.hypervolume_ratio <= 1
+    assert result.hypervolume_ratio == pytest.approx(result.hypervolume["found"] / result.hypervolume["true"])
     again = nasx.run(space="nats-tss", proxies=["params", "skip"], search="optuna", seed=1, max_evals=12,
                      objectives=["skip", "flops"], options={"optuna.sampler": sampler},
                      data_dir=data_dir, cache=False)
