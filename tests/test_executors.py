@@ -15,6 +15,7 @@ import pytest
 
 import nasx
 from nasx import BudgetExhausted, Proxy
+from nasx.errors import NasxError
 from nasx.evaluator import Evaluator
 from nasx.executors import SerialExecutor
 from nasx.scoring import run_task
@@ -304,3 +305,37 @@ def test_the_forkserver_starts_early_only_for_worker_processes():
     for executor, started in (("serial", "False"), ("process", "True")):
         shown = subprocess.run([sys.executable, "-c", script, executor], capture_output=True, text=True, check=True)
         assert shown.stdout.strip() == started, executor
+
+
+class LockedAtFirst:
+    """A connection to which the switch to WAL answers 'database is locked' the first ``times`` times, at once, as
+    SQLite does to a second process setting up the same new file."""
+
+    def __init__(self, connection, times):
+        self.connection, self.times = connection, times
+
+    def execute(self, sql, *args):
+        if sql.startswith("PRAGMA journal_mode") and self.times:
+            self.times -= 1
+            raise sqlite3.OperationalError("database is locked")
+        return self.connection.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self.connection, name)
+
+
+@pytest.mark.parametrize("times", [3, 10**9])
+def test_a_cache_file_another_process_is_setting_up_is_waited_for_then_refused(tmp_path, monkeypatch, times):
+    import nasx.evaluator as evaluator
+
+    real_connect = sqlite3.connect
+    monkeypatch.setattr(evaluator.sqlite3, "connect", lambda *a, **k: LockedAtFirst(real_connect(*a, **k), times))
+    monkeypatch.setattr(evaluator.ScoreCache, "LOCKED_SECONDS", 0.5)
+    if times == 3:  # set up once the other process is done
+        cache = evaluator.ScoreCache(tmp_path / "scores.sqlite")
+        cache.put("k", 1.0, 0.1)
+        assert cache.get("k") == (1.0, 0.1)
+        cache.close()
+    else:
+        with pytest.raises(NasxError, match="stayed locked by another process"):
+            evaluator.ScoreCache(tmp_path / "scores.sqlite")

@@ -47,6 +47,7 @@ class ScoreCache:
 
     COLUMNS = ("key", "score", "seconds")
     COMMIT_SECONDS = 2.0
+    LOCKED_SECONDS = 120.0
 
     def __init__(self, path: str | os.PathLike | None) -> None:
         self.path = None if path is None else Path(path)
@@ -59,20 +60,7 @@ class ScoreCache:
                 self.db = sqlite3.connect(self.path, timeout=120)
             except (OSError, sqlite3.Error) as exc:
                 raise NasxError(f"cannot open the score cache {str(self.path)!r}: {exc}") from None
-        try:
-            if self.path is not None:
-                self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute(
-                "CREATE TABLE IF NOT EXISTS scores (key TEXT PRIMARY KEY, score TEXT NOT NULL, seconds REAL NOT NULL)"
-            )
-            self.db.commit()
-            columns = [row[1] for row in self.db.execute("PRAGMA table_info(scores)")]
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise NasxError(f"score cache {str(self.path)!r} stayed locked by another process: {exc}") from None
-            columns = []
-        except sqlite3.DatabaseError:
-            columns = []
+        columns = self._set_up()
         if columns != list(self.COLUMNS):
             self.db.close()
             raise NasxError(f"score cache {str(self.path)!r} is not a nasx score cache: move it away, or use "
@@ -81,6 +69,30 @@ class ScoreCache:
         self.db.execute("CREATE TABLE IF NOT EXISTS latencies (key TEXT PRIMARY KEY, record TEXT NOT NULL)")
         self.db.commit()
         self.last_commit = time.monotonic()
+
+    def _set_up(self) -> list[str]:
+        """WAL and the scores table, then its columns ([] for a file that is no SQLite database). Two
+        processes setting up one new file at once can be told 'locked' at once, without SQLite's wait (switching
+        to WAL takes the file for itself): that is tried again for up to ``LOCKED_SECONDS``."""
+        deadline = time.monotonic() + self.LOCKED_SECONDS
+        while True:
+            try:
+                if self.path is not None:
+                    self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("CREATE TABLE IF NOT EXISTS scores (key TEXT PRIMARY KEY, score TEXT NOT NULL, "
+                                "seconds REAL NOT NULL)")
+                self.db.commit()
+                return [row[1] for row in self.db.execute("PRAGMA table_info(scores)")]
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    return []
+                if time.monotonic() >= deadline:
+                    self.db.close()
+                    raise NasxError(f"score cache {str(self.path)!r} stayed locked by another process: {exc}") \
+                        from None
+                time.sleep(0.05)
+            except sqlite3.DatabaseError:
+                return []
 
     def get(self, key: str) -> tuple[float, float] | None:
         row = self.db.execute("SELECT score, seconds FROM scores WHERE key = ?", (key,)).fetchone()
