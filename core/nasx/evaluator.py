@@ -57,7 +57,7 @@ class ScoreCache:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 # another process may hold the write lock for a moment: wait for it instead of failing
-                self.db = sqlite3.connect(self.path, timeout=120)
+                self.db = sqlite3.connect(self.path, timeout=self.LOCKED_SECONDS)
             except (OSError, sqlite3.Error) as exc:
                 raise NasxError(f"cannot open the score cache {str(self.path)!r}: {exc}") from None
         columns = self._set_up()
