@@ -128,6 +128,8 @@ def test_synthetic_batch_travels_as_its_recipe_and_is_drawn_the_same_there():
 
     batch = synthetic_batch((3, 32, 32), 10, size=256)
     assert len(batch) == 256 and batch.identity_of(64) == batch.take(64).identity
+    # a part of the batch is named apart from the whole and from other parts: their scores are cached apart
+    assert len({batch.identity, batch.identity_of(64), batch.identity_of(32)}) == 3
     assert batch.identity_of(256) == batch.identity
     with pytest.raises(NasxError):
         batch.identity_of(257)
