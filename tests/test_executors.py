@@ -16,7 +16,7 @@ import pytest
 import nasx
 from nasx import BudgetExhausted, Proxy
 from nasx.errors import NasxError
-from nasx.evaluator import Evaluator
+from nasx.evaluator import Evaluator, ScoreCache
 from nasx.executors import SerialExecutor
 from nasx.scoring import run_task
 from nasx.search import Budget, SearchContext
@@ -275,18 +275,36 @@ class TwoWorkersInOne(SerialExecutor):
             yield run_task(self.setup, task)
 
 
-def test_the_last_architecture_of_a_call_goes_to_idle_workers_one_proxy_a_task_with_the_same_scores():
+class SlowZeros(Proxy):
+    name = "toy-slow-zeros"
+    needs_network = False
+
+    def score_genotype(self, space, genotype) -> float:
+        time.sleep(0.01)  # far longer than the other toy proxies
+        return float(space.encode(genotype).count("0"))
+
+
+def test_the_last_architectures_of_a_call_go_to_idle_workers_one_proxy_a_task_longest_first_with_the_same_scores():
     space = BitSpace(dataset="toy")
-    genotypes = [space.decode(text) for text in ("11000000", "11100000", "00000001")]
+    genotypes = [space.decode(text) for text in ("11000000", "11100000", "00000001", "10101010", "01111111")]
+    proxies = [LeadingOnes(), SlowZeros()]
+    names = tuple(p.name for p in proxies)
     two = TwoWorkersInOne()
-    split = Evaluator(space, [OnesProxy(), LeadingOnes()], None, executor=two).evaluate_many(genotypes)
-    whole = Evaluator(space, [OnesProxy(), LeadingOnes()], None).evaluate_many(genotypes)
-    names = ("toy-ones", "toy-leading-ones")
-    # three architectures on two workers: the third's proxies are scored side by side
-    assert two.tasks == [(0, names), (1, names), (2, names[:1]), (2, names[1:])]
+    evaluator = Evaluator(space, proxies, None, executor=two)
+    # nothing timed yet: the three architectures (2 x 2 workers - 1) go one proxy a task, in their order
+    first = evaluator.evaluate_many(genotypes[:3])
+    assert two.tasks == [(n, (name,)) for n in range(3) for name in names]
+    # five: two whole, then the last three's slow proxy before any of their quick ones
+    two.tasks.clear()
+    evaluator.cache = ScoreCache(None)  # score them again
+    split = evaluator.evaluate_many(genotypes)
+    assert two.tasks == [(0, names), (1, names), (2, names[1:]), (3, names[1:]), (4, names[1:]),
+                         (2, names[:1]), (3, names[:1]), (4, names[:1])]
+    whole = Evaluator(space, proxies, None).evaluate_many(genotypes)
     assert [e.scores for e in split] == [e.scores for e in whole]
-    assert [list(e.scores) for e in split] == [list(names)] * 3  # in the proxies' order, whatever came back first
-    assert split[2].scores == {"toy-ones": 1.0, "toy-leading-ones": 0.0}
+    assert [e.scores for e in first] == [e.scores for e in whole[:3]]
+    assert [list(e.scores) for e in split] == [list(names)] * 5  # in the proxies' order, whatever came back first
+    assert split[2].scores == {"toy-leading-ones": 0.0, "toy-slow-zeros": 7.0}
 
 
 def test_a_command_with_worker_processes_does_not_import_torch_itself():
@@ -305,6 +323,19 @@ def test_the_forkserver_starts_early_only_for_worker_processes():
     for executor, started in (("serial", "False"), ("process", "True")):
         shown = subprocess.run([sys.executable, "-c", script, executor], capture_output=True, text=True, check=True)
         assert shown.stdout.strip() == started, executor
+
+
+def test_a_command_starts_its_workers_before_it_imports_numpy_networkx_or_torch():
+    """The forkserver's import of torch is the longest step before the first score: the command starts it
+    before its own heavy imports, which then overlap it."""
+    script = ("import sys; import nasx_cli.main as main; seen = []\n"
+              "main.start_workers_early = lambda settings: seen.append(sorted(m for m in ('numpy', 'networkx', "
+              "'torch') if m in sys.modules))\n"
+              "main.cli(['run', '--proxy', 'skip', '--max-evals', '2', '--no-cache', '--executor', 'serial', "
+              "'--quiet'], standalone_mode=False)\n"
+              "print(seen)")
+    shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert shown.stdout.strip().splitlines()[-1] == "[[]]"
 
 
 class LockedAtFirst:

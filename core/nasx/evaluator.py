@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sqlite3
 import time
@@ -188,6 +189,8 @@ class Evaluator:
         self.batch_archs = batch_archs if fusion_applies(space, self.proxies) else 1
         self.setup = ScoringSetup(space, self.proxies, batch, init, init_seed, device)
         self._started = False
+        #: proxy name -> [total seconds, scores computed] by this evaluator: how long its tasks are expected to take
+        self._computed: dict[str, list[float]] = {}
         #: called with (arch, proxy name, error) for every score that failed
         self.on_error: Callable[[str, str, str], None] = _warn
 
@@ -216,10 +219,12 @@ class Evaluator:
         ``keep_going(seconds)`` is asked before each genotype with the compute seconds recorded so far by this
         call; once it says False no further genotype is started, and those not started are None. With
         ``batch_archs`` K > 1, genotypes that lack the same proxies, a fusable one among them, go to the executor
-        K at a time, to be scored in one fused pass (the last tasks may hold fewer). The last genotypes of a call,
-        fewer than the executor's workers, go to it one task per proxy: the workers they would leave idle score
-        their other proxies (FreeREA's three children a step take one round and a half on two workers, not
-        two). A proxy's score does not depend on the proxies scored before it, so the scores are the same.
+        K at a time, to be scored in one fused pass (the last tasks may hold fewer). The last genotypes of a call
+        (up to twice the executor's workers less one) go to it one task per proxy, the longest first (by the
+        seconds each proxy took so far): the workers whole genotypes would leave idle in the last rounds score the
+        other proxies (FreeREA's three children a step, naswot the longest of their proxies, take about 1.6 of a
+        child's time on two workers, not 2). These last genotypes are started together, when the first of them
+        would be. A proxy's score does not depend on the proxies scored before it, so the scores are the same.
         """
         from dataclasses import replace
 
@@ -232,8 +237,12 @@ class Evaluator:
         partial: dict[int, Evaluation] = {}
         spent = [0.0]
 
+        capacity = self.executor.capacity
+        split_from = len(genotypes) - (2 * capacity - 1) if capacity > 1 else len(genotypes)
+
         def tasks():
             waiting: dict[tuple[str, ...], list[ScoreTask]] = {}  # missing proxies -> tasks to fuse
+            last: list[ScoreTask] = []  # one proxy each, sent longest first once every genotype is started
             for number, genotype in enumerate(genotypes):
                 if keep_going is not None and not keep_going(spent[0]):
                     break
@@ -245,8 +254,8 @@ class Evaluator:
                 partial[number] = evaluation
                 task = ScoreTask(number, evaluation.arch, tuple(p.name for p in missing))
                 if self.batch_archs == 1 or not any(p.fusable and p.needs_network for p in missing):
-                    if len(genotypes) - number < self.executor.capacity:
-                        yield from (replace(task, proxies=(name,)) for name in task.proxies)
+                    if number >= split_from:
+                        last.extend(replace(task, proxies=(name,)) for name in task.proxies)
                     else:
                         yield task
                     continue
@@ -256,6 +265,7 @@ class Evaluator:
                     yield _together(waiting.pop(task.proxies))
             for group in waiting.values():  # started at their turn: the budget allowed them
                 yield _together(group)
+            yield from sorted(last, key=lambda task: self._expected_seconds(task.proxies[0]), reverse=True)
 
         stream = self.executor.run(tasks())
         try:
@@ -278,12 +288,20 @@ class Evaluator:
             evaluation.scores[name], evaluation.seconds[name] = score, result.seconds[name]
             evaluation.cached[name] = False
             spent[0] += result.seconds[name]
+            computed = self._computed.setdefault(name, [0.0, 0])
+            computed[0] += result.seconds[name]
+            computed[1] += 1
             if name in result.errors:  # a failed score is not cached: a later run tries again
                 evaluation.errors[name] = result.errors[name]
                 self.on_error(evaluation.arch, name, result.errors[name])
             else:
                 self.cache.put(self.cache_key(proxy, evaluation.arch), score, result.seconds[name])
         return evaluation
+
+    def _expected_seconds(self, proxy: str) -> float:
+        """The mean seconds of the proxy's scores computed so far; unknown ones count as the longest."""
+        seconds, count = self._computed.get(proxy, (0.0, 0))
+        return seconds / count if count else math.inf
 
     def _from_cache(self, genotype: nx.DiGraph) -> tuple[Evaluation, list[Proxy]]:
         arch = self.space.encode(genotype)

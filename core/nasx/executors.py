@@ -189,16 +189,16 @@ def _died(task: ScoreTask, code: int | None) -> TaskResult:
 
 def worker_context():
     """The multiprocessing context workers start from: a forkserver, a fresh interpreter (not a fork of the caller,
-    so no OpenMP state is inherited and a user's script is never imported again) that imports torch and nasx's
-    scoring once and then forks every worker of this process ready to compute; ``spawn`` where the platform has
-    no forkserver (each worker then imports torch itself)."""
+    so no OpenMP state is inherited and a user's script is never imported again) that imports torch, networkx and
+    nasx's scoring once and then forks every worker of this process ready to compute; ``spawn`` where the platform
+    has no forkserver (each worker then imports torch itself)."""
     import multiprocessing
 
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     # preload only before the server starts (it lives as long as this process): a later call would be ignored
-    context.set_forkserver_preload(["torch", "nasx.worker"])
+    context.set_forkserver_preload(["torch", "networkx", "nasx.scoring", "nasx.worker"])
     return context
 
 

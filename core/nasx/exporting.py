@@ -24,14 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import networkx as nx
-
 from nasx._build import Options, space_only
 from nasx.errors import NasxError
 from nasx.interfaces import Space, Task
 from nasx.settings import ComponentSpec, Data, check_int
 
 if TYPE_CHECKING:  # pragma: no cover
+    import networkx as nx
+
     from nasx.plugins import Plugins
 
 #: the ``format`` field of the files ``nasx export`` writes, and the version of their layout

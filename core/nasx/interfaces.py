@@ -13,12 +13,12 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Iterator, Mapping, Sequence
 
-import networkx as nx
-
 from nasx.errors import NasxError
 from nasx.options import OptionCheck, checked_options
 
 if TYPE_CHECKING:  # pragma: no cover
+    # networkx only names the genotype type here: importing it (0.1 s) would delay every command's first step
+    import networkx as nx
     import numpy as np
     import torch
 

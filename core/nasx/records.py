@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
-import networkx as nx
-
 from nasx import jsonio
 
 if TYPE_CHECKING:  # pragma: no cover
+    import networkx as nx
+
     from nasx.evaluator import Evaluation
 
 

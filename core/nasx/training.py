@@ -36,13 +36,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-import numpy as np
-
 from nasx import jsonio
 from nasx.errors import NasxError
 from nasx.settings import ComponentSpec, Data, check_int
 
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
     from nasx._build import Options
     from nasx.plugins import Plugins
 
@@ -241,6 +241,8 @@ class Training:
         """(training indices, validation indices, number of unreadable images left out): each class's readable
         images shuffled with the seed, the first ``val_fraction`` of them held out (at least one image of a class
         stays for training)."""
+        import numpy as np
+
         from nasx.datasets import check_unreadable
 
         images = self.data.images
@@ -257,6 +259,7 @@ class Training:
         return np.sort(np.concatenate(train)), np.sort(np.concatenate(val)), len(bad)
 
     def _train(self, device: str, threads: int, checkpoint: dict | None) -> TrainResult:
+        import numpy as np
         import torch
 
         from nasx.datasets import balanced_order, channel_statistics
