@@ -83,6 +83,43 @@ def test_latency_is_measured_once_then_cached(tmp_path):
     assert again.latency(genotype) == first and again.measured == 0  # from the file: nothing measured
 
 
+def test_cached_latencies_are_measured_again_when_the_machine_runs_at_another_speed(monkeypatch, tmp_path):
+    cache = ScoreCache(tmp_path / "cache.sqlite")
+    space, meter = tiny_meter(cache)
+    genotype = space.decode("11000000")
+    first = meter.latency(genotype)
+    base = meter.reference_ms
+    assert base > 0 and not meter.warnings
+
+    def meter_at(speed: float):
+        """A new meter on the same cache, on a machine running the reference network ``speed`` x as long."""
+        monkeypatch.setattr(LatencyMeter, "reference_ms", property(lambda self: base * speed))
+        return tiny_meter(cache)[1]
+
+    steady = meter_at(1.3)
+    assert steady.latency(genotype) == first and steady.measured == 0 and not steady.warnings
+    slower = meter_at(2.0)
+    slower.latency(genotype)
+    assert slower.measured == 1 and slower.machine_epoch == meter.machine_epoch + 1
+    assert "2.00x as long as when the cached latencies were measured" in slower.warnings[0]
+    again = meter_at(2.1)  # the new set was measured at this speed: reused
+    assert again.latency(genotype) == slower.latency(genotype) and again.measured == 0 and not again.warnings
+    back = meter_at(1.0)  # against the newest reference (2x): set aside again
+    back.latency(genotype)
+    assert back.measured == 1 and back.warnings
+
+
+def test_the_reference_network_leaves_torchs_random_state_alone():
+    import torch
+
+    torch.manual_seed(3)
+    expected = torch.rand(4)
+    torch.manual_seed(3)
+    space, meter = tiny_meter(ScoreCache(None))
+    assert meter.reference_ms > 0
+    assert torch.equal(torch.rand(4), expected)
+
+
 @pytest.mark.parametrize("change", [{"threads": 2}, {"batch": 4}, {"runtime": "onnxruntime"}, {"repeats": 4}])
 def test_the_cache_key_changes_with_what_changes_a_latency(change, tmp_path):
     pytest.importorskip("onnxruntime")
@@ -133,7 +170,7 @@ def test_latency_is_measured_before_scoring_and_only_for_cheaply_feasible_cells(
     assert all(arch.count("1") <= 5 for arch in measured)  # cells over the FLOPs limit are never timed
     assert result.latencies_measured == len(measured) > 0 and result.latency_ms > 0
     assert set(result.latency) >= {"median_ms", "min_ms", "max_ms", "iqr_ms", "runs", "runtime", "device_name",
-                                   "threads", "batch"}
+                                   "threads", "batch", "reference_ms"}
     measured.clear()
     again = nasx.run(**options)
     assert again.latencies_measured == 0 and not measured and again.latency_ms == result.latency_ms

@@ -124,8 +124,9 @@ def run_search_command(
         measurement = context.latency_of(genotype)
         result.latency_ms = measurement.median_ms
         result.latency = {**measurement.as_dict(), **meter.settings.as_dict(), "device": meter.device,
-                          "device_name": meter.identity["device_name"]}
+                          "device_name": meter.identity["device_name"], "reference_ms": meter.reference_ms}
         result.latencies_measured = meter.measured
+        result.warnings.extend(meter.warnings)
         if running.executor.name != "serial":
             result.warnings.append(
                 f"latencies were measured in this process while the {running.executor.name} executor's workers "

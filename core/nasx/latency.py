@@ -11,7 +11,15 @@ and restored afterwards (onnxruntime gets the same count for its session). They 
 SQLite file, in a table of their own, keyed by everything that changes them: the space, its version and dataset,
 the architecture, the input shape and batch, the device's name (the CPU model, or the GPU's name), the runtime,
 the threads, the warm-up and timed runs, and the torch (and onnxruntime) versions, so a second identical search
-measures nothing. Importing this module does not import torch.
+measures nothing.
+
+A machine's speed can change under the same CPU model (a shared or throttled machine ran the same cells nearly 2x
+slower a few hours later), and a cached latency is only as good as the speed it was measured at. So each meter
+first times a fixed reference network (the fastest of ``REFERENCE_RUNS`` runs, which is steadier than their median
+on a busy machine) and compares it with the reference stored when the cached latencies of this device, threads and
+torch were measured: outside ``REFERENCE_TOLERANCE`` x either way, those latencies are set aside (a new
+*machine epoch*, part of every key) and measured again, with a warning. Importing this module does not import
+torch.
 """
 
 from __future__ import annotations
@@ -35,6 +43,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: what to install for ``--latency-runtime onnxruntime``
 EXPORT_EXTRA = "pip install 'nasx[export]' (onnx and onnxruntime)"
+
+#: cached latencies are reused while the reference network runs within this factor of its speed when they were
+#: measured: above the spread of a latency on an idle machine (about +-5 %, docs/results.md), below the drift seen
+REFERENCE_TOLERANCE = 1.5
+#: timed runs of the reference network (after 5 untimed ones); their minimum is the machine's speed
+REFERENCE_RUNS = 30
 
 
 @dataclass(frozen=True)
@@ -111,6 +125,8 @@ class LatencyMeter:
         self.cache = cache
         self.device = resolve_device(settings.device or device)
         self.measured = 0
+        #: what the reference check found (a cached set of latencies set aside), for the run's warnings
+        self.warnings: list[str] = []
         self._memo: dict[str, LatencyMeasurement] = {}
         if settings.runtime == "onnxruntime":
             onnxruntime_version()  # refuse now, before any search, when the extra is missing
@@ -142,7 +158,38 @@ class LatencyMeter:
                 f"{s.threads} thread{'s' if s.threads > 1 else ''}")
 
     def key(self, arch: str) -> str:
-        return json.dumps({"arch": arch, **self.identity}, sort_keys=True, separators=(",", ":"))
+        return json.dumps({"arch": arch, **self.identity, "machine_epoch": self.machine_epoch}, sort_keys=True,
+                          separators=(",", ":"))
+
+    @cached_property
+    def reference_ms(self) -> float:
+        """The reference network's time now (ms, the fastest of ``REFERENCE_RUNS`` runs)."""
+        network, inputs = reference_network()
+        return min(self._timed(network, inputs, "torch", warmup=5, repeats=REFERENCE_RUNS)) * 1e3
+
+    @cached_property
+    def machine_epoch(self) -> int:
+        """Which of the cache's sets of latencies for this device, threads and torch was measured at the speed
+        this machine runs at now: the stored set when the reference network runs within ``REFERENCE_TOLERANCE``
+        of its stored time, else a new one (the reference's time now is stored with it)."""
+        i = self.identity
+        key = json.dumps({"reference": REFERENCE_VERSION, "device": i["device"], "device_name": i["device_name"],
+                          "threads": i["threads"], "torch": i["torch"]}, sort_keys=True, separators=(",", ":"))
+        now = self.reference_ms
+        stored = self.cache.get_latency(key)
+        if stored is not None:
+            ratio = now / stored["reference_ms"]
+            if 1 / REFERENCE_TOLERANCE <= ratio <= REFERENCE_TOLERANCE:
+                return int(stored["epoch"])
+            epoch = int(stored["epoch"]) + 1
+            self.warnings.append(
+                f"this machine runs the latency reference network {ratio:.2f}x as long as when the cached "
+                f"latencies were measured ({now:.3g} ms against {stored['reference_ms']:.3g} ms): they are set "
+                "aside and measured again")
+        else:
+            epoch = 0
+        self.cache.put_latency(key, {"reference_ms": now, "epoch": epoch})
+        return epoch
 
     def latency(self, genotype: nx.DiGraph) -> LatencyMeasurement:
         """The latency of a genotype's network: from this run's memo or the cache, else measured now."""
@@ -162,8 +209,6 @@ class LatencyMeter:
 
     def measure(self, genotype: nx.DiGraph) -> LatencyMeasurement:
         """Time the genotype's network now (nothing cached)."""
-        import torch
-
         from nasx.data import synthetic_batch
 
         s = self.settings
@@ -171,16 +216,39 @@ class LatencyMeter:
         own = self.space.input_batch(None, s.batch)  # a space whose networks read no images (token ids)
         inputs = (own if own is not None else synthetic_batch(self.space.input_shape, self.space.num_classes,
                                                                size=s.batch)).images
+        return LatencyMeasurement.of(self._timed(network, inputs, s.runtime, s.warmup, s.repeats))
+
+    def _timed(self, network, inputs, runtime: str, warmup: int, repeats: int) -> list[float]:
+        """Seconds of each timed run, with torch's threads set to the setting's for the time of it."""
+        import torch
+
+        threads = self.settings.threads
         previous = torch.get_num_threads()
-        torch.set_num_threads(s.threads)
+        torch.set_num_threads(threads)
         try:
-            if s.runtime == "onnxruntime":
-                seconds = _time_onnxruntime(network, inputs, s.threads, self.device, s.warmup, s.repeats)
-            else:
-                seconds = _time_torch(network, inputs, self.device, s.warmup, s.repeats)
+            if runtime == "onnxruntime":
+                return _time_onnxruntime(network, inputs, threads, self.device, warmup, repeats)
+            return _time_torch(network, inputs, self.device, warmup, repeats)
         finally:
             torch.set_num_threads(previous)
-        return LatencyMeasurement.of(seconds)
+
+
+#: changes when ``reference_network`` does (a stored reference time of another network means nothing)
+REFERENCE_VERSION = 1
+
+
+def reference_network():
+    """A fixed small convolutional network and its input (one 32x32 RGB image): the yardstick of the machine's
+    speed. Built under a forked RNG, so timing it draws nothing from the caller's random state."""
+    import torch
+    from torch import nn
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        network = nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=1),
+                                nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10)).eval()
+        inputs = torch.randn(1, 3, 32, 32)
+    return network, inputs
 
 
 def _synchronise(device: str):
