@@ -20,7 +20,9 @@ the odd-numbered ones and FreeREA's three the held-out half.
 
 A fitness is ``COMBINER(PROXY,PROXY,...)`` with installed components, e.g. ``freerea(naswot,logsynflow,skip)``:
 the combiner is nasx's own, applied as in a search. Proxies that score the genotype alone (skip, flops, params,
-layers) are computed here when the files lack them.
+layers) are computed here when the files lack them. ``--subsets freerea,rank/naswot,skip,flops`` adds every
+combiner given with every non-empty subset of the proxies given (here 2 x 7 fitnesses). Each fitness's top
+without a budget (the level holding every cell) is reported too.
 
     python benchmarks/budget_yardstick.py --dataset cifar10 \\
         --scores benchmarks/results/whole_space/correlations_cifar10_all.json \\
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import itertools
 import json
 import math
 import re
@@ -122,17 +125,37 @@ def evaluate(fitness: str, columns, plugins, accuracy, flops, params, grid) -> d
     return {"fitness": fitness, "summary": summary, "budgets": rows}
 
 
+def subsets(spec: str) -> list[str]:
+    """``COMBINER,COMBINER/PROXY,PROXY,...`` -> every combiner with every non-empty subset of the proxies."""
+    combiners, _, proxies = spec.partition("/")
+    names = [n.strip() for n in proxies.split(",") if n.strip()]
+    if not names or not combiners.strip():
+        raise SystemExit(f"--subsets {spec!r}: expected COMBINER,.../PROXY,...")
+    return [f"{c.strip()}({','.join(chosen)})" for c in combiners.split(",") if c.strip()
+            for k in range(1, len(names) + 1) for chosen in itertools.combinations(names, k)]
+
+
+def without_budget(result: dict) -> dict:
+    """The row of the level holding every cell (the unconstrained search's top)."""
+    return max(result["budgets"], key=lambda row: row["feasible"])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", default="cifar10", choices=("cifar10", "cifar100", "ImageNet16-120"))
     parser.add_argument("--scores", action="append", default=[], help="nasx score --all JSONL or correlate JSON")
-    parser.add_argument("--fitness", action="append", required=True, help="COMBINER(PROXY,...) (repeatable)")
+    parser.add_argument("--fitness", action="append", default=[], help="COMBINER(PROXY,...) (repeatable)")
+    parser.add_argument("--subsets", action="append", default=[],
+                        help="COMBINER,.../PROXY,...: every combiner with every non-empty subset of the proxies")
     parser.add_argument("--min-cells", type=int, default=500, help="smallest feasible set in the grid")
     parser.add_argument("--data-dir", help="benchmark data [default: $NASX_DATA]")
-    parser.add_argument("--out", help="write the results as JSON")
+    parser.add_argument("--out", help="write the results as JSON (gzipped when it ends with .gz)")
     parser.add_argument("--grid", help="also write the budgets as the constraints of a `nasx experiment` grid "
                         "(TOML, searches to be added) and stop")
     args = parser.parse_args(argv)
+    args.fitness += [fitness for spec in args.subsets for fitness in subsets(spec)]
+    if not args.fitness and not args.grid:
+        parser.error("give --fitness or --subsets")
 
     from nasx.data import resolve_data_dir
 
@@ -165,17 +188,22 @@ def main(argv: list[str] | None = None) -> None:
           f"{sum(b['half'] == 'held-out' for b in grid)} held out); regret = feasible optimum - accuracy of the "
           "fitness's best feasible cell")
     print(f"{'fitness':48s} {'all: mean / worst':>18s} {'pick: mean / worst':>19s} {'held-out: mean / worst':>23s}"
-          f" {'top-10 regret':>13s} {'<= 0.3':>7s}")
+          f" {'top-10 regret':>13s} {'<= 0.3':>7s} {'no-budget top / top-10':>23s}")
     for result in results:
         s = result["summary"]
+        top = without_budget(result)
         print(f"{result['fitness']:48s} {s['all']['regret_mean']:8.2f} / {s['all']['regret_worst']:5.2f}"
               f" {s['pick']['regret_mean']:9.2f} / {s['pick']['regret_worst']:5.2f}"
               f" {s['held-out']['regret_mean']:13.2f} / {s['held-out']['regret_worst']:5.2f}"
-              f" {s['all']['top10_regret_mean']:13.2f} {s['all']['within_0.3']:4d}/{s['all']['budgets']}")
+              f" {s['all']['top10_regret_mean']:13.2f} {s['all']['within_0.3']:4d}/{s['all']['budgets']}"
+              f" {top['best_accuracy']:15.2f} / {top['top10_accuracy']:5.2f}")
     if args.out:
-        jsonio.write(args.out, {"dataset": args.dataset, "scores": args.scores, "min_cells": args.min_cells,
-                                "cells": int(present.sum()),
-                                "results": results}, indent=1)
+        record = {"dataset": args.dataset, "scores": args.scores, "min_cells": args.min_cells,
+                  "cells": int(present.sum()), "results": results}
+        if args.out.endswith(".gz"):  # many fitnesses: 31 budget rows each
+            Path(args.out).write_bytes(gzip.compress((jsonio.dumps(record, indent=1) + "\n").encode()))
+        else:
+            jsonio.write(args.out, record, indent=1)
         print(f"wrote {args.out}", file=sys.stderr)
 
 

@@ -99,3 +99,16 @@ def test_results_named_in_docs_exist():
     missing = [path for path in sorted(named) if not any(char in path for char in "<$")
                and not all(any(root.glob(expanded.rstrip(".:"))) for expanded in expand_braces(path))]
     assert not missing, f"docs/results.md names outputs that are not in benchmarks/results: {missing}"
+
+
+def test_the_yardsticks_subsets_are_every_combiner_with_every_non_empty_subset():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from budget_yardstick import subsets
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    assert subsets("freerea,rank/naswot,skip") == ["freerea(naswot)", "freerea(skip)", "freerea(naswot,skip)",
+                                                   "rank(naswot)", "rank(skip)", "rank(naswot,skip)"]
+    assert len(subsets("minmax/a,b,c,d")) == 15
+    with pytest.raises(SystemExit):
+        subsets("freerea")
