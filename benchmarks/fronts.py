@@ -60,6 +60,8 @@ def one_run(dataset: str, cost: str, label: str, seed: int, args) -> dict:
                                                 "flops_m", "latency_ms")} for member in front],
         "best_front_accuracy": max((m["test_accuracy"] for m in front), default=None),
         "latencies_measured": result.latencies_measured, "warnings": result.warnings,
+        # the machine's speed when the latencies were measured (runs of different days compare through it)
+        "latency_reference_ms": (result.latency or {}).get("reference_ms"),
     }
 
 
