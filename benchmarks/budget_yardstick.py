@@ -96,13 +96,24 @@ def budget_grid(flops: np.ndarray, params: np.ndarray, min_cells: int) -> list[d
     return grid
 
 
-def evaluate(fitness: str, columns, plugins, accuracy, flops, params, grid) -> dict:
+def ground_truth(space, oracle) -> tuple[np.ndarray, list]:
+    """Every cell's test accuracy and cost (``nasx.Cost``), in official index order."""
+    genotypes = [space.genotype_at(i) for i in range(len(space))]
+    return np.array([oracle.test_accuracy(g) for g in genotypes]), [space.cost(g) for g in genotypes]
+
+
+def parse_fitness(fitness: str, plugins) -> tuple:
+    """``COMBINER(PROXY,...)`` -> (the combiner, its proxies' names, their directions)."""
     match = FITNESS.match(fitness)
     if not match:
         raise SystemExit(f"--fitness {fitness!r}: expected COMBINER(PROXY,PROXY,...)")
-    combiner = plugins.get("combiner", match.group(1))()
     proxies = [name.strip() for name in match.group(2).split(",") if name.strip()]
-    directions = [plugins.get("proxy", name).higher_is_better for name in proxies]
+    return (plugins.get("combiner", match.group(1))(), proxies,
+            [plugins.get("proxy", name).higher_is_better for name in proxies])
+
+
+def evaluate(fitness: str, columns, plugins, accuracy, flops, params, grid) -> dict:
+    combiner, proxies, directions = parse_fitness(fitness, plugins)
     scores = np.column_stack([columns[name] for name in proxies])
     rows = []
     for budget in grid:
@@ -162,9 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     plugins = Plugins()
     space = plugins.get("space", "nats-tss")(dataset=args.dataset)
     oracle = space.oracle(resolve_data_dir(args.data_dir, required=True))
-    genotypes = [space.genotype_at(i) for i in range(len(space))]
-    accuracy = np.array([oracle.test_accuracy(g) for g in genotypes])
-    costs = [space.cost(g) for g in genotypes]
+    accuracy, costs = ground_truth(space, oracle)
     flops, params = np.array([c.flops_m for c in costs]), np.array([c.params_m for c in costs])
     if args.grid:
         grid = budget_grid(flops, params, args.min_cells)

@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     import numpy as np
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from budget_yardstick import FITNESS, fill_genotype_proxies, read_scores
+    from budget_yardstick import fill_genotype_proxies, ground_truth, parse_fitness, read_scores
 
     from nasx import jsonio
     from nasx.data import resolve_data_dir
@@ -48,27 +48,20 @@ def main(argv: list[str] | None = None) -> None:
         dataset, _, path = spec.partition("=")
         space = plugins.get("space", "nats-tss")(dataset=dataset)
         oracle = space.oracle(data_dir)
-        genotypes = [space.genotype_at(i) for i in range(len(space))]
-        accuracy = np.array([oracle.test_accuracy(g) for g in genotypes])
-        costs = [space.cost(g) for g in genotypes]
+        accuracy, costs = ground_truth(space, oracle)
         columns, present = read_scores([path], space)
         if not present.all():
             raise SystemExit(f"{path} holds {present.sum()} of {len(space)} cells: the ceiling needs every cell")
+        truths = {cost: true_front(space, oracle, [cost], []) for cost in args.costs}
+        cost_values = {cost: np.array([getattr(c, COSTS[cost]) for c in costs]) for cost in args.costs}
         for fitness in args.fitness:
-            match = FITNESS.match(fitness)
-            if not match:
-                raise SystemExit(f"--fitness {fitness!r}: expected COMBINER(PROXY,PROXY,...)")
-            names = [n.strip() for n in match.group(2).split(",") if n.strip()]
+            combiner, names, directions = parse_fitness(fitness, plugins)
             fill_genotype_proxies(columns, [n for n in names if n not in columns], plugins, space)
-            directions = [plugins.get("proxy", n).higher_is_better for n in names]
-            values = plugins.get("combiner", match.group(1))().combine(np.column_stack([columns[n] for n in names]),
-                                                                        directions)
-            for cost in args.costs:
-                attribute = COSTS[cost]
-                cost_values = np.array([getattr(c, attribute) for c in costs])
-                front = non_dominated(list(zip(values.tolist(), (-cost_values).tolist())))
-                truth = true_front(space, oracle, [cost], [])
-                members = [{"test_accuracy": float(accuracy[i]), attribute: float(cost_values[i])} for i in front]
+            values = combiner.combine(np.column_stack([columns[n] for n in names]), directions)
+            for cost, truth in truths.items():
+                front = non_dominated(list(zip(values.tolist(), (-cost_values[cost]).tolist())))
+                members = [{"test_accuracy": float(accuracy[i]), COSTS[cost]: float(cost_values[cost][i])}
+                           for i in front]
                 ratio = hypervolume_of(members, truth) / truth.hypervolume
                 rows.append({"dataset": dataset, "cost": cost, "fitness": fitness, "front_size": len(front),
                              "best_front_accuracy": max(m["test_accuracy"] for m in members),

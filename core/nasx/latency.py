@@ -49,6 +49,8 @@ EXPORT_EXTRA = "pip install 'nasx[export]' (onnx and onnxruntime)"
 REFERENCE_TOLERANCE = 1.5
 #: timed runs of the reference network (after 5 untimed ones); their minimum is the machine's speed
 REFERENCE_RUNS = 30
+#: changes when ``reference_network`` does (a stored reference time of another network means nothing)
+REFERENCE_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -231,10 +233,6 @@ class LatencyMeter:
             return _time_torch(network, inputs, self.device, warmup, repeats)
         finally:
             torch.set_num_threads(previous)
-
-
-#: changes when ``reference_network`` does (a stored reference time of another network means nothing)
-REFERENCE_VERSION = 1
 
 
 def reference_network():
