@@ -176,6 +176,19 @@ def test_latency_is_measured_before_scoring_and_only_for_cheaply_feasible_cells(
     assert again.latencies_measured == 0 and not measured and again.latency_ms == result.latency_ms
 
 
+@pytest.mark.parametrize("search", ["freerea", "random", "nsga2"])
+def test_a_short_budget_measures_only_the_latencies_it_scores(search, tmp_path):
+    """A budget smaller than a searcher's first draw (FreeREA draws 25): the cells beyond it are not drawn, so no
+    latency is measured for a cell that is never scored, and the scored cells are those of the search without
+    latency."""
+    common = dict(space=TinyNets, dataset="toy", proxies=[OnesProxy], search=search, max_evals=4, seed=3)
+    timed = nasx.run(**common, max_latency=1e6, latency_repeats=1, latency_warmup=0, cache=tmp_path / "c.sqlite")
+    plain = nasx.run(**common, cache=tmp_path / "plain.sqlite")
+    assert timed.latencies_measured == 4 == len(timed.history)
+    assert [e["arch"] for e in timed.history] == [e["arch"] for e in plain.history]
+    assert timed.stop_reason == plain.stop_reason == "max-evals"
+
+
 def test_a_latency_limit_no_cell_meets_is_one_line():
     with pytest.raises(NasxError, match=r"no feasible architecture in \d+ draws under max-latency\(limit=1e-09 ms\)"
                                         r", measured with torch on cpu") as error:

@@ -343,7 +343,12 @@ def draw_new(
     """Up to ``count`` distinct random feasible genotypes not explored before, scored together (concurrently) in
     the order drawn; drawing stops early once ``patience`` draws in a row (counting ``stalled`` earlier ones) were
     already explored. Returns them and that run of stale draws. The draws are those of drawing and scoring one at
-    a time, so the result does not depend on the executor."""
+    a time, so the result does not depend on the executor. No more are drawn than ``max_evals`` lets be scored:
+    a draw beyond it would be wasted, and under a latency constraint each costs a measurement."""
+    max_evals = context.budget.max_evals
+    cut_by_budget = max_evals is not None and max_evals - len(context.explored) < count
+    if cut_by_budget:
+        count = max(0, max_evals - len(context.explored))
     drawn: dict[str, nx.DiGraph] = {}
     while len(drawn) < count and stalled < patience:
         genotype = context.sample()
@@ -354,4 +359,7 @@ def draw_new(
             drawn[key] = genotype
             stalled = 0
     context.evaluate_many(list(drawn.values()))
+    if cut_by_budget and len(drawn) == count:  # as scoring the whole draw would have ended the search
+        context.stop_reason = "max-evals"
+        raise BudgetExhausted("max-evals")
     return list(drawn.values()), stalled
