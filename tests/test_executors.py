@@ -370,3 +370,22 @@ def test_a_cache_file_another_process_is_setting_up_is_waited_for_then_refused(t
     else:
         with pytest.raises(NasxError, match="stayed locked by another process"):
             evaluator.ScoreCache(tmp_path / "scores.sqlite")
+
+
+@pytest.mark.parametrize("guarded", [False, True])
+def test_a_script_without_a_main_guard_gets_the_reason_not_nan_scores(tmp_path, guarded):
+    """Workers import the script that started them again; without `if __name__ == "__main__":` that import runs
+    the search again and every worker dies as it starts. That is one clear error, not a NaN for every cell."""
+    call = ("nasx.run(space=BitSpace, dataset='toy', proxies=[OnesProxy], max_evals=4, cache=False, "
+            "executor='process', workers=2, threads=1)")
+    body = f"if __name__ == '__main__':\n    print({call}.evaluated)\n" if guarded else f"{call}\n"
+    script = tmp_path / "search.py"
+    script.write_text(f"import nasx\nfrom nasx.testing.toy import BitSpace, OnesProxy\n{body}")
+    shown = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    if guarded:
+        assert shown.returncode == 0 and shown.stdout.strip() == "4", shown.stderr
+    else:
+        assert shown.returncode != 0
+        last = shown.stderr.strip().splitlines()[-1]
+        assert last.startswith("nasx.errors.NasxError: a worker process died as it started"), last
+        assert 'if __name__ == "__main__":' in last and "scored NaN" not in shown.stderr

@@ -152,6 +152,8 @@ class ProcessExecutor(Executor):
                         yield result
                         continue
                     task = busy.pop(worker)
+                    if not worker.started:  # no cell's fault: every worker would die the same way
+                        raise NasxError(_start_failure(worker.stop()))
                     code = self._replace(worker)
                     if task.attempt <= RETRIES_AFTER_A_DEATH:
                         retry.append(replace(task, attempt=task.attempt + 1))
@@ -181,6 +183,12 @@ class ProcessExecutor(Executor):
 
     def describe(self) -> str:
         return f"process ({self.capacity} workers x {self.options['threads'] or 'default'} torch threads)"
+
+
+def _start_failure(code: int | None) -> str:
+    return (f"a worker process died as it started (exit code {code}; its error is printed above). Workers import "
+            "the script that started them again: in a script, call nasx under `if __name__ == \"__main__\":`, "
+            "or use the serial executor")
 
 
 def _died(task: ScoreTask, code: int | None) -> TaskResult:
@@ -232,6 +240,8 @@ class _Worker:
             worker_writes.close()
         self.outbox = self_writes
         self.inbox = self_reads
+        #: whether the worker said it is ready (``serve`` running): until then a death is a failure to start
+        self.started = False
 
     def send(self, message: Any) -> bool:
         try:
@@ -243,7 +253,11 @@ class _Worker:
     def receive(self) -> TaskResult | None:
         """The next result, or None when the worker has died."""
         try:
-            return self.inbox.recv()
+            message = self.inbox.recv()
+            if message == ("ready",):
+                self.started = True
+                message = self.inbox.recv()
+            return message
         except (EOFError, OSError):
             return None
 

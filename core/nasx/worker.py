@@ -17,6 +17,7 @@ def serve(inbox: Connection, outbox: Connection, threads: int = 0) -> None:
 
     if threads:
         torch.set_num_threads(threads)
+    outbox.send(("ready",))  # it got this far: a death from now on is not a failure to start
     setups: dict[str, object] = {}
     broken: dict[str, str] = {}
     while True:
