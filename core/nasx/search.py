@@ -266,7 +266,9 @@ class SearchContext:
     def objective_values(self, genotype: nx.DiGraph) -> tuple[float, ...]:
         """The raw values of the objectives for an explored genotype, in ``objectives``' order (fitness as
         ``fitness`` gives it; costs in their units, latency in milliseconds)."""
-        key = self.space.key(genotype)
+        return self._objective_values(self.space.key(genotype), genotype)
+
+    def _objective_values(self, key: str, genotype: nx.DiGraph) -> tuple[float, ...]:
         cost = None
         if any(o.kind == "cost" for o in self.objectives):
             if key not in self._costs:  # a cost never changes: computed (or measured) once per genotype
@@ -279,7 +281,7 @@ class SearchContext:
         minimised objective negated) and a NaN the worst value (-inf): what Pareto dominance compares."""
         if self._objective_table is None:  # recomputed once per new evaluation, as the fitness is
             self._objective_table = {
-                key: tuple(o.oriented(v) for o, v in zip(self.objectives, self.objective_values(genotype)))
+                key: tuple(o.oriented(v) for o, v in zip(self.objectives, self._objective_values(key, genotype)))
                 for key, genotype in self.genotypes.items()}
         return self._objective_table
 
