@@ -190,8 +190,8 @@ class SearchContext:
                 self.stop_reason = reason
                 raise BudgetExhausted(reason)
             allowed = list(fresh.items())
-            if self.budget.max_evals is not None:
-                allowed = allowed[: self.budget.max_evals - len(self.explored)]
+            if self.evals_left() is not None:
+                allowed = allowed[: self.evals_left()]
             if self._measure_before_scoring:  # a latency objective: measured here, before any proxy scores
                 for _, genotype in allowed:
                     self.latency.latency(genotype)
@@ -206,6 +206,12 @@ class SearchContext:
                 self.stop_reason = reason
                 raise BudgetExhausted(reason)
         return [self.explored[key] for key in keys]
+
+    def evals_left(self) -> int | None:
+        """How many more architectures ``max_evals`` lets be scored; None without that budget."""
+        if self.budget.max_evals is None:
+            return None
+        return max(0, self.budget.max_evals - len(self.explored))
 
     def evaluate_is_new(self, genotype: nx.DiGraph) -> bool:
         """Evaluate a genotype; True when it had not been explored before."""
@@ -347,10 +353,10 @@ def draw_new(
     already explored. Returns them and that run of stale draws. The draws are those of drawing and scoring one at
     a time, so the result does not depend on the executor. No more are drawn than ``max_evals`` lets be scored:
     a draw beyond it would be wasted, and under a latency constraint each costs a measurement."""
-    max_evals = context.budget.max_evals
-    cut_by_budget = max_evals is not None and max_evals - len(context.explored) < count
+    left = context.evals_left()
+    cut_by_budget = left is not None and left < count
     if cut_by_budget:
-        count = max(0, max_evals - len(context.explored))
+        count = left
     drawn: dict[str, nx.DiGraph] = {}
     while len(drawn) < count and stalled < patience:
         genotype = context.sample()
