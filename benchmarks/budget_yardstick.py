@@ -24,6 +24,16 @@ layers) are computed here when the files lack them. ``--subsets freerea,rank/nas
 combiner given with every non-empty subset of the proxies given (here 2 x 7 fitnesses). Each fitness's top
 without a budget (the level holding every cell) is reported too.
 
+``--reference`` reads FreeREA's own stored values of naswot, logsynflow and synflow for every cell of ``--dataset``
+(``$NASX_DATA/nats_tss_freerea_proxies.csv.gz``: FreeREA's code on the dataset's real images), a whole-space score
+source for cifar100 and ImageNet16-120, whose images nasx does not have.
+
+``--ceiling PROXY,...`` asks what no fitness can do: a cell that another feasible cell matches or beats on every
+proxy given, and beats on one, is never the single top of a fitness that strictly increases with each proxy
+(a weighted sum of min-max-scaled, max-normalised or ranked proxies, with positive weights, does). For each budget it counts the cells within ``--near``
+points of the feasible optimum that no feasible cell dominates; a budget where there are none is out of reach of
+every such fitness of those proxies, however it weighs or normalises them.
+
     python benchmarks/budget_yardstick.py --dataset cifar10 \\
         --scores benchmarks/results/whole_space/correlations_cifar10_all.json \\
         --fitness "freerea(naswot,logsynflow,skip)" --fitness "minmax(naswot,logsynflow,skip,flops)" \\
@@ -71,6 +81,21 @@ def read_scores(paths: list[str], space) -> tuple[dict[str, np.ndarray], np.ndar
                 column = columns.setdefault(name, np.full(len(space), np.nan))
                 column[index] = math.nan if value is None else value
     return columns, present
+
+
+def read_reference(path: Path, dataset: str, columns: dict, present: np.ndarray) -> None:
+    """FreeREA's stored proxy values for one dataset (``index, <dataset>_<proxy>, ...``; timing columns skipped)."""
+    wanted = ("naswot", "logsynflow", "synflow")
+    with gzip.open(path, "rt") as handle:
+        header = handle.readline().strip().split(",")
+        where = {name: header.index(f"{dataset}_{name}") for name in wanted}
+        for line in handle:
+            fields = line.rstrip("\n").split(",")
+            index = int(fields[0])
+            present[index] = True
+            for name, column in where.items():
+                columns.setdefault(name, np.full(len(present), np.nan))[index] = \
+                    float(fields[column]) if fields[column] else math.nan
 
 
 def fill_genotype_proxies(columns, needed, plugins, space) -> None:
@@ -136,6 +161,26 @@ def evaluate(fitness: str, columns, plugins, accuracy, flops, params, grid) -> d
     return {"fitness": fitness, "summary": summary, "budgets": rows}
 
 
+def ceiling(names: list[str], columns, plugins, accuracy, flops, params, grid, near: float) -> dict:
+    """Per budget: the cells within ``near`` of the feasible optimum that no feasible cell dominates on ``names``
+    (each proxy in its own direction). None means no strictly increasing fitness of these proxies gets there."""
+    signs = [1.0 if plugins.get("proxy", name).higher_is_better else -1.0 for name in names]
+    scores = np.column_stack([np.nan_to_num(sign * columns[name], nan=-np.inf) for name, sign in zip(names, signs)])
+    rows = []
+    for budget in grid:
+        feasible = np.flatnonzero((flops <= budget["max_flops"]) & (params <= budget["max_params"]))
+        values, accuracies = scores[feasible], accuracy[feasible]
+        near_optimal = np.flatnonzero(accuracies >= accuracies.max() - near)
+        undominated = [int(feasible[i]) for i in near_optimal
+                       if not np.any(np.all(values >= values[i], axis=1) & np.any(values > values[i], axis=1))]
+        rows.append({**budget, "feasible": len(feasible), "near_optimal": len(near_optimal),
+                     "undominated_near_optimal": undominated})
+    reachable = [r for r in rows if r["undominated_near_optimal"]]
+    return {"proxies": names, "near": near, "budgets": rows,
+            "reachable": {half: sum(half == "all" or r["half"] == half for r in reachable)
+                          for half in ("all", "pick", "held-out")}}
+
+
 def subsets(spec: str) -> list[str]:
     """``COMBINER,COMBINER/PROXY,PROXY,...`` -> every combiner with every non-empty subset of the proxies."""
     combiners, _, proxies = spec.partition("/")
@@ -158,6 +203,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fitness", action="append", default=[], help="COMBINER(PROXY,...) (repeatable)")
     parser.add_argument("--subsets", action="append", default=[],
                         help="COMBINER,.../PROXY,...: every combiner with every non-empty subset of the proxies")
+    parser.add_argument("--reference", action="store_true",
+                        help="score with FreeREA's stored naswot, logsynflow, synflow values ($NASX_DATA)")
+    parser.add_argument("--ceiling", action="append", default=[], metavar="PROXY,...",
+                        help="per budget, whether a near-optimal cell is undominated on these proxies (repeatable)")
+    parser.add_argument("--near", type=float, default=0.3, help="--ceiling: points below the optimum [0.3]")
     parser.add_argument("--min-cells", type=int, default=500, help="smallest feasible set in the grid")
     parser.add_argument("--data-dir", help="benchmark data [default: $NASX_DATA]")
     parser.add_argument("--out", help="write the results as JSON (gzipped when it ends with .gz)")
@@ -165,14 +215,17 @@ def main(argv: list[str] | None = None) -> None:
                         "(TOML, searches to be added) and stop")
     args = parser.parse_args(argv)
     args.fitness += [fitness for spec in args.subsets for fitness in subsets(spec)]
-    if not args.fitness and not args.grid:
-        parser.error("give --fitness or --subsets")
+    if not args.fitness and not args.grid and not args.ceiling:
+        parser.error("give --fitness, --subsets or --ceiling")
+    if not args.scores and not args.reference and not args.grid:
+        parser.error("give --scores or --reference")
 
     from nasx.data import resolve_data_dir
 
     plugins = Plugins()
     space = plugins.get("space", "nats-tss")(dataset=args.dataset)
-    oracle = space.oracle(resolve_data_dir(args.data_dir, required=True))
+    data_dir = resolve_data_dir(args.data_dir, required=True)
+    oracle = space.oracle(data_dir)
     accuracy, costs = ground_truth(space, oracle)
     flops, params = np.array([c.flops_m for c in costs]), np.array([c.params_m for c in costs])
     if args.grid:
@@ -184,14 +237,19 @@ def main(argv: list[str] | None = None) -> None:
         print(f"wrote {args.grid}", file=sys.stderr)
         return
     columns, present = read_scores(args.scores, space)
+    if args.reference:
+        read_reference(Path(data_dir) / "nats_tss_freerea_proxies.csv.gz", args.dataset, columns, present)
     if not present.all():  # the yardstick of the cells scored: the others are not candidates
         print(f"the files hold {present.sum()} of {len(space)} cells: budgets and optima are over those",
               file=sys.stderr)
         flops, params = np.where(present, flops, np.inf), np.where(present, params, np.inf)
+    ceilings = [[name.strip() for name in spec.split(",") if name.strip()] for spec in args.ceiling]
     needed = {name.strip() for fitness in args.fitness for name in FITNESS.match(fitness).group(2).split(",")}
+    needed |= {name for names in ceilings for name in names}
     fill_genotype_proxies(columns, sorted(needed - set(columns)), plugins, space)
     grid = budget_grid(flops, params, args.min_cells)
     results = [evaluate(f, columns, plugins, accuracy, flops, params, grid) for f in args.fitness]
+    bounds = [ceiling(names, columns, plugins, accuracy, flops, params, grid, args.near) for names in ceilings]
 
     print(f"{args.dataset}: {len(grid)} budgets ({sum(b['half'] == 'pick' for b in grid)} pick, "
           f"{sum(b['half'] == 'held-out' for b in grid)} held out); regret = feasible optimum - accuracy of the "
@@ -206,9 +264,15 @@ def main(argv: list[str] | None = None) -> None:
               f" {s['held-out']['regret_mean']:13.2f} / {s['held-out']['regret_worst']:5.2f}"
               f" {s['all']['top10_regret_mean']:13.2f} {s['all']['within_0.3']:4d}/{s['all']['budgets']}"
               f" {top['best_accuracy']:15.2f} / {top['top10_accuracy']:5.2f}")
+    for bound in bounds:
+        reach = bound["reachable"]
+        print(f"ceiling {','.join(bound['proxies'])}: a cell within {bound['near']:g} of the optimum is undominated "
+              f"under {reach['all']} of {len(grid)} budgets (pick {reach['pick']}, held-out {reach['held-out']})")
+        print("  out of reach: " + (", ".join(r["label"] for r in bound["budgets"]
+                                              if not r["undominated_near_optimal"]) or "none"))
     if args.out:
-        record = {"dataset": args.dataset, "scores": args.scores, "min_cells": args.min_cells,
-                  "cells": int(present.sum()), "results": results}
+        record = {"dataset": args.dataset, "scores": args.scores, "reference": args.reference,
+                  "min_cells": args.min_cells, "cells": int(present.sum()), "results": results, "ceilings": bounds}
         if args.out.endswith(".gz"):  # many fitnesses: 31 budget rows each
             Path(args.out).write_bytes(gzip.compress((jsonio.dumps(record, indent=1) + "\n").encode()))
         else:

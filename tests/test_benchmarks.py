@@ -2,13 +2,17 @@
 reading data first, so a broken import fails here rather than when the benchmark is next run by hand (they are
 not run here). Scripts are found by globbing: a new one is covered without editing this file."""
 
+import gzip
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 SCRIPTS = sorted([*BENCHMARKS.glob("*.py"), *BENCHMARKS.glob("exploratory/*.py")])
@@ -112,3 +116,77 @@ def test_the_yardsticks_subsets_are_every_combiner_with_every_non_empty_subset()
     assert len(subsets("minmax/a,b,c,d")) == 15
     with pytest.raises(SystemExit):
         subsets("freerea")
+
+
+def _yardstick():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import budget_yardstick
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return budget_yardstick
+
+
+class _Directions:
+    """Stands in for the plugin registry: only the proxies' directions are read."""
+
+    def __init__(self, lower_is_better=()):
+        self.lower = set(lower_is_better)
+
+    def get(self, kind, name):
+        return type(name, (), {"higher_is_better": name not in self.lower})
+
+
+def test_the_yardsticks_ceiling_counts_near_optimal_cells_no_feasible_cell_dominates():
+    ceiling = _yardstick().ceiling
+    budget = [{"label": "all", "max_flops": 1.0, "max_params": 1.0, "half": "pick"}]
+    ones = np.ones(4)
+    columns = {"a": np.array([1.0, 2.0, 3.0, 0.0]), "b": np.array([1.0, 2.0, 0.0, 3.0])}
+    # cell 0 is the optimum but cell 1 beats it on both proxies; cell 1 is within 0.3 and undominated
+    row = ceiling(["a", "b"], columns, _Directions(), np.array([90.0, 89.8, 80.0, 70.0]), ones, ones, budget,
+                  0.3)["budgets"][0]
+    assert (row["near_optimal"], row["undominated_near_optimal"]) == (2, [1])
+    # cell 1 now 0.5 below: only the dominated optimum is near, so no fitness of a and b gets there
+    result = ceiling(["a", "b"], columns, _Directions(), np.array([90.0, 89.5, 80.0, 70.0]), ones, ones, budget, 0.3)
+    assert result["budgets"][0]["undominated_near_optimal"] == [] and result["reachable"]["all"] == 0
+    # lower is better for b: cell 0 (b = 1, the lowest) is beaten by no cell
+    columns["b"] = np.array([1.0, 2.0, 4.0, 3.0])
+    row = ceiling(["a", "b"], columns, _Directions(["b"]), np.array([90.0, 89.5, 80.0, 70.0]), ones, ones, budget,
+                  0.3)["budgets"][0]
+    assert row["undominated_near_optimal"] == [0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(scores=st.lists(st.tuples(*[st.integers(0, 6)] * 3), min_size=2, max_size=12),
+       weights=st.tuples(*[st.floats(0.1, 10)] * 3))
+def test_the_top_of_a_positively_weighted_sum_is_never_a_dominated_cell(scores, weights):
+    """The ceiling's premise: the top of the minmax combiner a search uses, or of any positively weighted sum, is
+    among the undominated cells, so a budget the ceiling calls out of reach is out of reach of both."""
+    from nasx.plugins import Plugins
+
+    ceiling = _yardstick().ceiling
+    matrix = np.array(scores, dtype=float)
+    columns = {name: matrix[:, i] for i, name in enumerate("abc")}
+    ones = np.ones(len(matrix))
+    budget = [{"label": "all", "max_flops": 1.0, "max_params": 1.0, "half": "pick"}]
+    minmax = Plugins().get("combiner", "minmax")().combine(matrix, [True] * 3)
+    for fitness in (minmax, matrix @ np.array(weights)):
+        accuracy = np.zeros(len(matrix))
+        accuracy[int(np.argmax(fitness))] = 1.0  # near-optimal (within 0) = the fitness's top alone
+        result = ceiling(list("abc"), columns, _Directions(), accuracy, ones, ones, budget, 0.0)
+        assert result["reachable"]["all"] == 1
+
+
+def test_the_yardstick_reads_freereas_stored_scores_of_one_dataset(tmp_path):
+    path = tmp_path / "reference.csv.gz"
+    with gzip.open(path, "wt") as handle:
+        handle.write("index,cifar10_naswot,cifar10_naswot_time_s,cifar10_logsynflow,cifar10_synflow,"
+                     "cifar100_naswot,cifar100_logsynflow,cifar100_synflow\n"
+                     "1,700.5,0.7,10.0,1e20,600.0,9.0,1e19\n0,650.0,0.6,,2e20,550.0,8.0,2e19\n")
+    columns, present = {}, np.zeros(3, dtype=bool)
+    _yardstick().read_reference(path, "cifar100", columns, present)
+    assert present.tolist() == [True, True, False]
+    assert columns["naswot"][:2].tolist() == [550.0, 600.0] and np.isnan(columns["naswot"][2])
+    columns = {}
+    _yardstick().read_reference(path, "cifar10", columns, np.zeros(3, dtype=bool))
+    assert np.isnan(columns["logsynflow"][0]) and columns["synflow"][1] == 1e20
