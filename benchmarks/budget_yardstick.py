@@ -163,9 +163,11 @@ def evaluate(fitness: str, columns, plugins, accuracy, flops, params, grid) -> d
 
 def ceiling(names: list[str], columns, plugins, accuracy, flops, params, grid, near: float) -> dict:
     """Per budget: the cells within ``near`` of the feasible optimum that no feasible cell dominates on ``names``
-    (each proxy in its own direction). None means no strictly increasing fitness of these proxies gets there."""
+    (each proxy in its own direction; a non-finite score is the worst, as in the combiners). An empty list means
+    no strictly increasing fitness of these proxies gets there."""
     signs = [1.0 if plugins.get("proxy", name).higher_is_better else -1.0 for name in names]
-    scores = np.column_stack([np.nan_to_num(sign * columns[name], nan=-np.inf) for name, sign in zip(names, signs)])
+    oriented = np.column_stack([sign * columns[name] for name, sign in zip(names, signs)])
+    scores = np.where(np.isfinite(oriented), oriented, -np.inf)
     rows = []
     for budget in grid:
         feasible = np.flatnonzero((flops <= budget["max_flops"]) & (params <= budget["max_params"]))

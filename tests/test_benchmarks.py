@@ -154,6 +154,11 @@ def test_the_yardsticks_ceiling_counts_near_optimal_cells_no_feasible_cell_domin
     row = ceiling(["a", "b"], columns, _Directions(["b"]), np.array([90.0, 89.5, 80.0, 70.0]), ones, ones, budget,
                   0.3)["budgets"][0]
     assert row["undominated_near_optimal"] == [0]
+    # a score that is not finite is the worst, whichever the direction (as in the combiners)
+    columns["b"][0] = -np.inf
+    row = ceiling(["a", "b"], columns, _Directions(["b"]), np.array([90.0, 89.5, 80.0, 70.0]), ones, ones, budget,
+                  0.3)["budgets"][0]
+    assert row["undominated_near_optimal"] == []
 
 
 @settings(max_examples=60, deadline=None)
