@@ -89,13 +89,14 @@ def read_reference(path: Path, dataset: str, columns: dict, present: np.ndarray)
     with gzip.open(path, "rt") as handle:
         header = handle.readline().strip().split(",")
         where = {name: header.index(f"{dataset}_{name}") for name in wanted}
+        for name in wanted:
+            columns[name] = np.full(len(present), np.nan)
         for line in handle:
             fields = line.rstrip("\n").split(",")
             index = int(fields[0])
             present[index] = True
             for name, column in where.items():
-                columns.setdefault(name, np.full(len(present), np.nan))[index] = \
-                    float(fields[column]) if fields[column] else math.nan
+                columns[name][index] = float(fields[column]) if fields[column] else math.nan
 
 
 def fill_genotype_proxies(columns, needed, plugins, space) -> None:

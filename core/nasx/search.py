@@ -190,8 +190,9 @@ class SearchContext:
                 self.stop_reason = reason
                 raise BudgetExhausted(reason)
             allowed = list(fresh.items())
-            if self.evals_left() is not None:
-                allowed = allowed[: self.evals_left()]
+            left = self.evals_left()
+            if left is not None:
+                allowed = allowed[:left]
             if self._measure_before_scoring:  # a latency objective: measured here, before any proxy scores
                 for _, genotype in allowed:
                     self.latency.latency(genotype)
