@@ -195,3 +195,27 @@ def test_the_yardstick_reads_freereas_stored_scores_of_one_dataset(tmp_path):
     columns = {}
     _yardstick().read_reference(path, "cifar10", columns, np.zeros(3, dtype=bool))
     assert np.isnan(columns["logsynflow"][0]) and columns["synflow"][1] == 1e20
+
+
+def test_score_agreement_compares_two_settings_of_a_proxy_on_the_same_cells():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from score_agreement import agreement
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    accuracy = np.array([90.0, 91.0, 92.0, 93.0, 94.0, 95.0, 96.0, 97.0])
+    same = agreement(accuracy * 2, accuracy + 1, accuracy, ks=(2, 4))
+    assert same["kendall"] == pytest.approx(1.0) and same["kendall_best_quarter"] == pytest.approx(1.0)
+    assert [row["overlap"] for row in same["top"]] == [2, 4]
+    assert same["top"][0]["mean_accuracy"] == [96.5, 96.5] and same["top"][0]["best_accuracy"] == [97.0, 97.0]
+    # agreeing on the best quarter (the two best of eight cells) only
+    top_only = agreement(accuracy, np.array([7.0, 6, 5, 4, 3, 2, 8, 9]), accuracy, ks=(2,))
+    assert top_only["kendall_best_quarter"] == pytest.approx(1.0) and top_only["kendall"] < 0
+    # the second setting reverses the order, and its NaN (the best cell's) ranks last
+    second = -accuracy.copy()
+    second[-1] = np.nan
+    reversed_ = agreement(accuracy, second, accuracy, ks=(2,))
+    assert reversed_["kendall"] < -0.9
+    assert reversed_["top"][0]["overlap"] == 0
+    assert reversed_["top"][0]["mean_accuracy"] == [96.5, 90.5]
+    assert reversed_["top"][0]["best_accuracy"] == [97.0, 91.0]
