@@ -18,7 +18,7 @@ def read(path: str, proxy: str) -> tuple[dict[str, float], dict[str, float], flo
     """arch -> score, arch -> accuracy, and the proxy's median seconds per cell."""
     data = json.loads(open(path).read())
     if "architectures" not in data:
-        raise SystemExit(f"{path} has no per-architecture scores (written by nasx correlate --out FILE.json?)")
+        raise ValueError(f"{path} has no per-architecture scores (written by nasx correlate --out FILE.json?)")
     scores = {row["arch"]: row[proxy] for row in data["architectures"] if proxy in row}
     accuracy = {row["arch"]: row["test_accuracy"] for row in data["architectures"]}
     seconds = next((r.get("median_seconds") for r in data["results"] if r["name"] == proxy), None)
@@ -44,6 +44,10 @@ def agreement(first: np.ndarray, second: np.ndarray, accuracy: np.ndarray, ks=(5
     return result
 
 
+def _seconds(value: float | None) -> str:
+    return "?" if value is None else f"{value:.3f}"  # files written before seconds were recorded
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("first", help="nasx correlate --out JSON (the reference setting)")
@@ -52,10 +56,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", help="write the result as JSON")
     args = parser.parse_args(argv)
 
-    first, accuracy, first_seconds = read(args.first, args.proxy)
-    second, _, second_seconds = read(args.second, args.proxy)
-    if sorted(first) != sorted(second):
-        raise SystemExit("the two files score different cells: run both with the same --sample and --seed")
+    try:
+        first, accuracy, first_seconds = read(args.first, args.proxy)
+        second, _, second_seconds = read(args.second, args.proxy)
+    except (OSError, ValueError, KeyError) as exc:  # one line and exit 2, as argparse's own errors
+        parser.error(str(exc))
+    if not first or sorted(first) != sorted(second):
+        parser.error(f"the two files do not score the same cells with {args.proxy}: run both with the same "
+                     "--sample and --seed")
     cells = sorted(first)
     result = agreement(np.array([first[c] for c in cells]), np.array([second[c] for c in cells]),
                        np.array([accuracy[c] for c in cells]))
@@ -63,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
                   median_seconds=[first_seconds, second_seconds])
     print(f"{args.proxy}: {result['cells']} cells, Kendall tau between the two {result['kendall']:.3f}, "
           f"over the best quarter by accuracy {result['kendall_best_quarter']:.3f}; "
-          f"median s per cell {first_seconds:.3f} / {second_seconds:.3f}")
+          f"median s per cell {_seconds(first_seconds)} / {_seconds(second_seconds)}")
     for row in result["top"]:
         print(f"top {row['k']}: overlap {row['overlap']}, mean accuracy {row['mean_accuracy'][0]:.2f} / "
               f"{row['mean_accuracy'][1]:.2f}, best {row['best_accuracy'][0]:.2f} / {row['best_accuracy'][1]:.2f}")
