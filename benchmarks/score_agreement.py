@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 
 
 def read(path: str, proxy: str) -> tuple[dict[str, float], dict[str, float], float | None]:
     """arch -> score, arch -> accuracy, and the proxy's median seconds per cell."""
-    data = json.loads(open(path).read())
+    data = json.loads(Path(path).read_text())
     if "architectures" not in data:
         raise ValueError(f"{path} has no per-architecture scores (written by nasx correlate --out FILE.json?)")
     scores = {row["arch"]: row[proxy] for row in data["architectures"] if proxy in row}

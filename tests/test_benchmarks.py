@@ -3,6 +3,7 @@ reading data first, so a broken import fails here rather than when the benchmark
 not run here). Scripts are found by globbing: a new one is covered without editing this file."""
 
 import gzip
+import importlib
 import os
 import re
 import subprocess
@@ -106,11 +107,7 @@ def test_results_named_in_docs_exist():
 
 
 def test_the_yardsticks_subsets_are_every_combiner_with_every_non_empty_subset():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        from budget_yardstick import subsets
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    subsets = _yardstick().subsets
     assert subsets("freerea,rank/naswot,skip") == ["freerea(naswot)", "freerea(skip)", "freerea(naswot,skip)",
                                                    "rank(naswot)", "rank(skip)", "rank(naswot,skip)"]
     assert len(subsets("minmax/a,b,c,d")) == 15
@@ -118,13 +115,17 @@ def test_the_yardsticks_subsets_are_every_combiner_with_every_non_empty_subset()
         subsets("freerea")
 
 
-def _yardstick():
+def _benchmark(name: str):
+    """A script of benchmarks/ imported as a module."""
     sys.path.insert(0, str(BENCHMARKS))
     try:
-        import budget_yardstick
+        return importlib.import_module(name)
     finally:
         sys.path.remove(str(BENCHMARKS))
-    return budget_yardstick
+
+
+def _yardstick():
+    return _benchmark("budget_yardstick")
 
 
 class _Directions:
@@ -198,11 +199,7 @@ def test_the_yardstick_reads_freereas_stored_scores_of_one_dataset(tmp_path):
 
 
 def test_score_agreement_compares_two_settings_of_a_proxy_on_the_same_cells():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        from score_agreement import agreement
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    agreement = _benchmark("score_agreement").agreement
     accuracy = np.array([90.0, 91.0, 92.0, 93.0, 94.0, 95.0, 96.0, 97.0])
     same = agreement(accuracy * 2, accuracy + 1, accuracy, ks=(2, 4))
     assert same["kendall"] == pytest.approx(1.0) and same["kendall_best_quarter"] == pytest.approx(1.0)
