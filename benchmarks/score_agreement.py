@@ -16,14 +16,16 @@ import numpy as np
 
 
 def read(path: str, proxy: str) -> tuple[dict[str, float], dict[str, float], float | None]:
-    """arch -> score, arch -> accuracy, and the proxy's median seconds per cell."""
+    """arch -> score (negated where the file records the proxy as lower-is-better, so that higher is better),
+    arch -> accuracy, and the proxy's median seconds per cell."""
     data = json.loads(Path(path).read_text())
     if "architectures" not in data:
         raise ValueError(f"{path} has no per-architecture scores (written by nasx correlate --out FILE.json?)")
-    scores = {row["arch"]: row[proxy] for row in data["architectures"] if proxy in row}
+    measures = next((r for r in data["results"] if r["name"] == proxy), {})
+    sign = -1.0 if measures.get("direction") == "lower" else 1.0
+    scores = {row["arch"]: sign * row[proxy] for row in data["architectures"] if proxy in row}
     accuracy = {row["arch"]: row["test_accuracy"] for row in data["architectures"]}
-    seconds = next((r.get("median_seconds") for r in data["results"] if r["name"] == proxy), None)
-    return scores, accuracy, seconds
+    return scores, accuracy, measures.get("median_seconds")
 
 
 def agreement(first: np.ndarray, second: np.ndarray, accuracy: np.ndarray, ks=(5, 10, 15)) -> dict:

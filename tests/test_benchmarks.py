@@ -216,3 +216,16 @@ def test_score_agreement_compares_two_settings_of_a_proxy_on_the_same_cells():
     assert reversed_["top"][0]["overlap"] == 0
     assert reversed_["top"][0]["mean_accuracy"] == [96.5, 90.5]
     assert reversed_["top"][0]["best_accuracy"] == [97.0, 91.0]
+
+
+def test_score_agreement_reads_a_lower_is_better_proxy_so_that_its_best_cells_come_first(tmp_path):
+    import json
+
+    read = _benchmark("score_agreement").read
+    path = tmp_path / "correlate.json"
+    path.write_text(json.dumps({
+        "results": [{"name": "p", "direction": "lower", "median_seconds": 0.5}],
+        "architectures": [{"arch": "a", "test_accuracy": 90.0, "p": 3.0},
+                          {"arch": "b", "test_accuracy": 95.0, "p": 1.0}]}))
+    scores, accuracy, seconds = read(str(path), "p")
+    assert scores["b"] > scores["a"] and accuracy == {"a": 90.0, "b": 95.0} and seconds == 0.5
