@@ -17,7 +17,7 @@ from nasx.torch_utils import initialise
 from nasx_nats.network import Cell
 from nasx_nats.tss import NatsTopologySpace
 from nasx_proxies._common import all_modules, replaced_forwards
-from nasx_proxies.naswot import NASWOT, BoxAverage3x3, agreement_counts
+from nasx_proxies.naswot import NASWOT, BoxAverage3x3, agreement_counts, int8_products_faster
 from nasx_proxies.synflow import LogSynflow, Synflow, positive_double_forwards, synflow_score
 
 CELLS = {
@@ -206,6 +206,26 @@ def test_agreement_counts_are_the_hamming_definition(int8):
     assert torch.equal(agreement_counts(activations, 7, int8=int8), expected)
     channels_last = activations.contiguous(memory_format=torch.channels_last)
     assert torch.equal(agreement_counts(channels_last, 7, int8=int8), expected)
+
+
+def test_int8_products_are_chosen_only_where_they_are_faster(monkeypatch):
+    """On a CPU without int8 dot-product instructions torch's int8 product is many times slower than float32's;
+    naswot must not take it there (the counts are the same either way)."""
+    real = torch._int_mm
+
+    def slow(a, b):
+        for _ in range(20):  # far longer than the 64 x 2048 float32 product it is compared with
+            torch.ones(256, 256) @ torch.ones(256, 256)
+        return real(a, b)
+
+    monkeypatch.setattr(torch, "_int_mm", slow)
+    assert int8_products_faster.__wrapped__() is False
+
+    def broken(a, b):
+        raise RuntimeError("no int8 kernel")
+
+    monkeypatch.setattr(torch, "_int_mm", broken)
+    assert int8_products_faster.__wrapped__() is False
 
 
 def test_box_average_is_the_pooling_it_replaces():
