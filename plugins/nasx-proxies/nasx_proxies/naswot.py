@@ -48,7 +48,7 @@ def agreement_counts(activations, size: int, device=None, int8: bool | None = No
 @functools.lru_cache(maxsize=None)
 def int8_products_faster() -> bool:
     """Whether this CPU multiplies int8 codes into int32 sums (``torch._int_mm``, torch >= 2.2) faster than float32
-    codes, timed once per process on a product of naswot's size (a few milliseconds). Where the CPU has int8
+    codes, timed once per process on products of naswot's size (under 50 ms where int8 is slow). Where the CPU has int8
     dot-product instructions (AVX-512 VNNI, AMX) int8 is about twice as fast; on a CPU with AVX2 only (an AMD
     EPYC of 2021) it was about twenty times slower. Both give the same exact counts: only the speed depends on it."""
     import time
