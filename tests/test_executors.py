@@ -307,6 +307,28 @@ def test_the_last_architectures_of_a_call_go_to_idle_workers_one_proxy_a_task_lo
     assert split[2].scores == {"toy-leading-ones": 0.0, "toy-slow-zeros": 7.0}
 
 
+class FrozenObjects(Proxy):
+    """Scores every architecture with the number of objects its process's cyclic collector leaves alone."""
+
+    name = "toy-frozen-objects"
+    needs_network = False
+
+    def score_genotype(self, space, genotype) -> float:
+        import gc
+
+        return float(gc.get_freeze_count())
+
+
+def test_a_worker_freezes_what_it_inherits_so_full_collections_skip_it():
+    import gc
+
+    result = nasx.run(proxies=[FrozenObjects()], search="random", max_evals=2, seed=0, cache=False,
+                      executor="process", workers=2)
+    # torch alone makes well over 50,000 objects at its import; this process froze none of its own
+    assert gc.get_freeze_count() == 0
+    assert all(h["scores"]["toy-frozen-objects"] > 50_000 for h in result.to_dict()["history"])
+
+
 def test_a_command_with_worker_processes_does_not_import_torch_itself():
     """The synthetic batch is drawn where it is used: the command's own process only directs the workers."""
     script = ("import sys, nasx; nasx.run(proxies=['naswot', 'skip'], max_evals=3, cache=False, executor='process', "

@@ -177,6 +177,8 @@ class ProcessExecutor(Executor):
         if self._opener is not None:
             self._opener.join()
             self._opener, self._open_error = None, None
+        for worker in self.workers:  # all told first, so that they exit together
+            worker.tell_to_stop()
         for worker in self.workers:
             worker.stop()
         self.workers = []
@@ -261,10 +263,15 @@ class _Worker:
         except (EOFError, OSError):
             return None
 
+    def tell_to_stop(self) -> None:
+        """Ask the worker to exit; ``stop`` waits for it."""
+        if not self.outbox.closed:
+            self.send(("stop",))
+            for connection in (self.outbox, self.inbox):
+                connection.close()
+
     def stop(self) -> int | None:
-        self.send(("stop",))
-        for connection in (self.outbox, self.inbox):
-            connection.close()
+        self.tell_to_stop()
         self.process.join(timeout=10)
         if self.process.is_alive():
             self.process.kill()
