@@ -5,16 +5,26 @@ whole process, alternately with one serial process (one torch thread) and with t
 thread each): serial, process, serial, process, ... Each pair gives one ratio process / serial; the median ratio
 is reported (the machine is shared and noisy: a ratio measured in the same run, never two separate figures).
 
+nasx's sources are byte-compiled first (``compileall``), as pip does when it installs a package and as Python does
+on a first import: where PYTHONDONTWRITEBYTECODE is set (as on the machines of docs/results.md), every command, and
+every worker, would otherwise compile nasx's modules again. ``--no-compile`` removes nasx's compiled files instead,
+so that every command compiles them (how the rows of docs/results.md before the byte-compiled ones were measured).
+
     NASX_DATA=../shared/data python benchmarks/worker_startup.py --pairs 5 --out benchmarks/results/worker_startup.json
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
+import shutil
 import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def command(executor: str, evals: int, seed: int) -> list[str]:
@@ -35,7 +45,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pairs", type=int, default=5, help="serial/process pairs (after one warm-up pair)")
     parser.add_argument("--evals", type=int, default=40, help="architectures per search")
     parser.add_argument("--out", help="write the times and ratios as JSON")
+    parser.add_argument("--no-compile", action="store_true",
+                        help="remove nasx's compiled files instead of compiling them first")
     args = parser.parse_args(argv)
+
+    for folder in ("core", "cli", "plugins"):
+        if args.no_compile:
+            for cache in (ROOT / folder).rglob("__pycache__"):
+                shutil.rmtree(cache)
+        else:
+            compileall.compile_dir(ROOT / folder, quiet=1)
 
     from nasx import jsonio
 
@@ -49,7 +68,8 @@ def main(argv: list[str] | None = None) -> None:
     ratios = [p["ratio"] for p in pairs]
     print(f"median ratio process / serial: {statistics.median(ratios):.3f} [{min(ratios):.3f}, {max(ratios):.3f}]")
     if args.out:
-        jsonio.write(args.out, {"evals": args.evals, "pairs": pairs, "median_ratio": statistics.median(ratios)})
+        jsonio.write(args.out, {"evals": args.evals, "byte_compiled": not args.no_compile, "pairs": pairs,
+                                "median_ratio": statistics.median(ratios)})
 
 
 if __name__ == "__main__":
