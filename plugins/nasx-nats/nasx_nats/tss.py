@@ -20,6 +20,7 @@ from nasx.interfaces import Cost, EnumerableSpace, EvolvableSpace, SquareImages
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 # Edge order of the arch string and of the genes: (1<-0), (2<-0), (2<-1), (3<-0), (3<-1), (3<-2).
 EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
+OP_POSITIONS = {op: position for position, op in enumerate(OPS)}
 NUM_NODES = 4
 # Channels of the three stages, cells per stage, and the classifier's classes and input side per dataset.
 STAGE_CHANNELS = (16, 32, 64)
@@ -146,14 +147,25 @@ class NatsTopologySpace(SquareImages, EvolvableSpace, EnumerableSpace):
 
     # enumeration in the official order ------------------------------------------------------------
     @cached_property
-    def _archs(self) -> list[str]:
-        archs = [genes_to_arch(genes) for genes in itertools.product(OPS, repeat=len(EDGES))]
-        random.Random(INDEX_SHUFFLE_SEED).shuffle(archs)
-        return archs
+    def _order(self) -> list[int]:
+        """The official order, as positions in the product order of the genes (the first edge's operation varies
+        slowest): the generation script shuffles the arch strings, and a shuffle depends only on the length, so
+        the same shuffle of their positions gives the same order without writing 15,625 strings."""
+        order = list(range(len(self)))
+        random.Random(INDEX_SHUFFLE_SEED).shuffle(order)
+        return order
 
     @cached_property
-    def _index(self) -> dict[str, int]:
-        return {arch: i for i, arch in enumerate(self._archs)}
+    def _index_at_position(self) -> list[int]:
+        indices = [0] * len(self)
+        for index, position in enumerate(self._order):
+            indices[position] = index
+        return indices
+
+    @cached_property
+    def _archs(self) -> list[str]:
+        products = list(itertools.product(OPS, repeat=len(EDGES)))
+        return [genes_to_arch(products[position]) for position in self._order]
 
     def __len__(self) -> int:
         return len(OPS) ** len(EDGES)
@@ -164,7 +176,10 @@ class NatsTopologySpace(SquareImages, EvolvableSpace, EnumerableSpace):
         return self.decode(self._archs[index])
 
     def index_of(self, genotype: nx.DiGraph) -> int:
-        return self._index[self.encode(genotype)]
+        position = 0
+        for op in self.genes(genotype):
+            position = position * len(OPS) + OP_POSITIONS[op]
+        return self._index_at_position[position]
 
     # costs (the NATS definitions) ---------------------------------------------------------------
     def cost(self, genotype: nx.DiGraph) -> Cost:

@@ -106,6 +106,7 @@ def test_index_order_equals_the_benchmark(tss, table):
     assert len(tss) == len(table) == 15625
     for row in table:
         assert tss.encode(tss.genotype_at(int(row["index"]))) == row["arch"]
+        assert tss.index_of(tss.decode(row["arch"])) == int(row["index"])
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
