@@ -320,12 +320,9 @@ class FrozenObjects(Proxy):
 
 
 def test_a_worker_freezes_what_it_inherits_so_full_collections_skip_it():
-    import gc
-
     result = nasx.run(proxies=[FrozenObjects()], search="random", max_evals=2, seed=0, cache=False,
                       executor="process", workers=2)
-    # torch alone makes well over 50,000 objects at its import; this process froze none of its own
-    assert gc.get_freeze_count() == 0
+    # torch alone makes well over 50,000 objects at its import
     assert all(h["scores"]["toy-frozen-objects"] > 50_000 for h in result.to_dict()["history"])
 
 
