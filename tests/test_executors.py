@@ -319,7 +319,7 @@ class FrozenObjects(Proxy):
         return float(gc.get_freeze_count())
 
 
-def test_a_worker_freezes_what_it_inherits_so_full_collections_skip_it():
+def test_a_worker_freezes_what_it_inherits():
     result = nasx.run(proxies=[FrozenObjects()], search="random", max_evals=2, seed=0, cache=False,
                       executor="process", workers=2)
     # torch alone makes well over 50,000 objects at its import
