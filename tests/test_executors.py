@@ -291,20 +291,79 @@ def test_the_last_architectures_of_a_call_go_to_idle_workers_one_proxy_a_task_lo
     names = tuple(p.name for p in proxies)
     two = TwoWorkersInOne()
     evaluator = Evaluator(space, proxies, None, executor=two)
-    # nothing timed yet: the three architectures (2 x 2 workers - 1) go one proxy a task, in their order
+    # nothing timed yet: the three architectures (2 x 2 workers - 1) go one proxy a task, the most FLOPs first
+    # (BitSpace: one per bit set)
     first = evaluator.evaluate_many(genotypes[:3])
-    assert two.tasks == [(n, (name,)) for n in range(3) for name in names]
-    # five: two whole, then the last three's slow proxy before any of their quick ones
+    assert two.tasks == [(n, (name,)) for n in (1, 0, 2) for name in names]
+    # five: two whole, then the last three's slow proxy before any of their quick ones, each the most FLOPs first
     two.tasks.clear()
     evaluator.cache = ScoreCache(None)  # score them again
     split = evaluator.evaluate_many(genotypes)
-    assert two.tasks == [(0, names), (1, names), (2, names[1:]), (3, names[1:]), (4, names[1:]),
-                         (2, names[:1]), (3, names[:1]), (4, names[:1])]
+    assert two.tasks == [(0, names), (1, names), (4, names[1:]), (3, names[1:]), (2, names[1:]),
+                         (4, names[:1]), (3, names[:1]), (2, names[:1])]
     whole = Evaluator(space, proxies, None).evaluate_many(genotypes)
     assert [e.scores for e in split] == [e.scores for e in whole]
     assert [e.scores for e in first] == [e.scores for e in whole[:3]]
     assert [list(e.scores) for e in split] == [list(names)] * 5  # in the proxies' order, whatever came back first
     assert split[2].scores == {"toy-leading-ones": 0.0, "toy-slow-zeros": 7.0}
+
+
+class CountedBuilds(BitSpace):
+    """Bits as the input of one linear layer; counts the networks it builds."""
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.builds = 0
+
+    def build(self, genotype):
+        import torch
+
+        self.builds += 1
+        return torch.nn.Linear(self.length, self.num_classes)
+
+
+class OutputSum(Proxy):
+    name = "toy-output-sum"
+    needs_network = True
+
+    def score_network(self, network, batch, space) -> float:
+        import torch
+
+        with torch.no_grad():
+            return float(network(torch.ones(space.length)).sum())
+
+
+class WeightNorm(OutputSum):
+    name = "toy-weight-norm"
+
+    def score_network(self, network, batch, space) -> float:
+        return float(network.weight.detach().norm())
+
+
+def test_a_worker_builds_a_network_once_for_the_tasks_of_its_architecture_with_the_same_scores():
+    space = CountedBuilds(dataset="toy")
+    genotypes = [space.decode(text) for text in ("11000000", "11100000", "00000001")]
+    two = TwoWorkersInOne()  # one "worker" here gets every task
+    split = Evaluator(space, [OutputSum(), WeightNorm()], None, executor=two).evaluate_many(genotypes)
+    assert len(two.tasks) == 6, "one task per proxy"
+    assert space.builds == 3, "each architecture's network built once"
+    alone = CountedBuilds(dataset="toy")
+    whole = [Evaluator(alone, [proxy], None).evaluate_many(genotypes) for proxy in (OutputSum(), WeightNorm())]
+    assert alone.builds == 6
+    assert [e.scores for e in split] == [{**a.scores, **b.scores} for a, b in zip(*whole)]
+
+
+def test_a_worker_keeps_only_the_last_few_networks():
+    from nasx.scoring import NETWORKS_KEPT, ScoringSetup
+
+    setup = ScoringSetup(BitSpace(dataset="toy"), [OnesProxy()], None)
+    for number in range(NETWORKS_KEPT + 2):
+        setup.keep_network(f"arch{number}", object())
+    assert list(setup._kept) == [f"arch{n}" for n in range(2, NETWORKS_KEPT + 2)]
+    assert setup.kept_network("arch0") is None and setup.kept_network("arch2") is not None
+    import pickle
+
+    assert pickle.loads(pickle.dumps(setup))._kept == {}, "kept networks never travel to other workers"
 
 
 class FrozenObjects(Proxy):

@@ -24,6 +24,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from nasx.interfaces import Proxy, Space
 
 DEVICES = ("cpu", "cuda", "mps", "auto")
+#: networks a ScoringSetup keeps for later tasks of their architecture (a worker gets a few of the last tasks of a
+#: call, split by proxy; 2 workers: up to 3 architectures)
+NETWORKS_KEPT = 4
 
 
 def resolve_device(device: str | None) -> str:
@@ -73,11 +76,27 @@ class ScoringSetup:
     #: torch threads in each worker (0: torch's default)
     threads: int = 0
     _ready: bool = field(default=False, repr=False, compare=False)
+    #: arch -> the network built for the proxies of a task that left others of the architecture to another task
+    _kept: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_ready"] = False  # a worker prepares its own copy (threads, the batch on its device)
+        state["_kept"] = {}
         return state
+
+    def keep_network(self, arch: str, network: Any) -> None:
+        """Keep the network of ``arch`` for a later task that scores its other proxies (the evaluator sends the
+        last architectures of a call one task per proxy, and this worker may get several of one architecture):
+        building it again would take a tenth of such a task's time, or half. Only the last few are kept."""
+        self._kept.pop(arch, None)
+        self._kept[arch] = network
+        while len(self._kept) > NETWORKS_KEPT:
+            del self._kept[next(iter(self._kept))]
+
+    def kept_network(self, arch: str) -> Any:
+        """The network kept for ``arch`` (given up: a task takes it for its proxies), or None."""
+        return self._kept.pop(arch, None)
 
     def prepare(self) -> "ScoringSetup":
         """Set this process's torch threads and move the batch to the device, once."""
@@ -286,10 +305,12 @@ def _compute(setup: ScoringSetup, genotype, proxies: Sequence["Proxy"], result: 
     network_proxies = [p for p in proxies if p.needs_network]
     if network_proxies:
         start = time.perf_counter()
+        network = setup.kept_network(result.arch)
         try:
-            network = setup.space.build(genotype)
-            if setup.device != "cpu":
-                network = network.to(setup.device)
+            if network is None:
+                network = setup.space.build(genotype)
+                if setup.device != "cpu":
+                    network = network.to(setup.device)
         except NasxError:
             raise
         except Exception as exc:
@@ -313,6 +334,10 @@ def _compute(setup: ScoringSetup, genotype, proxies: Sequence["Proxy"], result: 
             result.errors[proxy.name] = _error(exc)
         seconds = time.perf_counter() - start + (build_seconds if proxy.needs_network else 0.0)
         result.scores[proxy.name], result.seconds[proxy.name] = score, seconds
+    # Every proxy initialises the network afresh, so a later task's proxies score it as they would a new one;
+    # a network a proxy raised on may be left in any state, and is not kept.
+    if network is not None and not result.errors and len(proxies) < len(setup.proxies):
+        setup.keep_network(result.arch, network)
 
 
 def _score_network(setup: ScoringSetup, proxy: "Proxy", network) -> float:

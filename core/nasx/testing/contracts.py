@@ -322,7 +322,10 @@ class ProxyContract:
         scores = (evaluator.evaluate(space.sample(rng)).scores[proxy.name] for _ in range(self.finite_samples))
         assert any(math.isfinite(score) for score in scores), f"no finite score on {self.finite_samples} genotypes"
 
-    def test_leaves_weights_unchanged(self, proxy, space, batch):
+    def test_leaves_the_network_as_it_found_it(self, proxy, space, batch):
+        """A network is built once per architecture and handed to each proxy in turn, initialised afresh (and a
+        worker may keep it for a later task of its architecture): scoring must change no weight, and leave nothing
+        behind that changes a later score (gradients, hooks, a mode)."""
         if not proxy.needs_network:
             _skip("genotype proxy")
         import torch
@@ -330,11 +333,15 @@ class ProxyContract:
         from nasx.torch_utils import initialise
 
         network = space.build(space.sample(random.Random(2)))
+        data = batch.take(proxy.batch_size) if proxy.needs_data else None
         initialise(network, "kaiming", seed=0)  # as the evaluator hands it over
         before = {k: v.clone() for k, v in network.named_parameters()}
-        proxy.score_network(network, batch.take(proxy.batch_size) if proxy.needs_data else None, space)
+        first = float(proxy.score_network(network, data, space))
         for name, value in network.named_parameters():
             assert torch.equal(before[name], value), f"score_network changed {name}"
+        initialise(network, "kaiming", seed=0)
+        second = float(proxy.score_network(network, data, space))
+        assert _same_score(first, second), f"scored again, the same network gave {second} instead of {first}"
 
     def test_fused_scores_are_those_of_each_network(self, proxy, space, batch):
         """With ``fusable`` (and a space that builds fused networks): ``score_fused`` gives each of 3 genotypes the
