@@ -363,7 +363,10 @@ def test_a_worker_keeps_only_the_last_few_networks():
     assert setup.kept_network("arch0") is None and setup.kept_network("arch2") is not None
     import pickle
 
-    assert pickle.loads(pickle.dumps(setup))._kept == {}, "kept networks never travel to other workers"
+    copy = pickle.loads(pickle.dumps(setup))
+    assert copy._kept == {}, "kept networks never travel to other workers"
+    copy.keep_network("arch", "network")  # with a lock of its own
+    assert copy.kept_network("arch") == "network" and setup.kept_network("arch") is None
 
 
 class FrozenObjects(Proxy):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import threading
 import time
 import traceback
 from contextlib import contextmanager
@@ -78,25 +79,33 @@ class ScoringSetup:
     _ready: bool = field(default=False, repr=False, compare=False)
     #: arch -> the network built for the proxies of a task that left others of the architecture to another task
     _kept: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: the threads of one Dask worker share its setup
+    _kept_lock: Any = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_ready"] = False  # a worker prepares its own copy (threads, the batch on its device)
         state["_kept"] = {}
+        del state["_kept_lock"]
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _kept_lock=threading.Lock())
 
     def keep_network(self, arch: str, network: Any) -> None:
         """Keep the network of ``arch`` for a later task that scores its other proxies (the evaluator sends the
         last architectures of a call one task per proxy, and this worker may get several of one architecture):
         building it again would take a tenth of such a task's time, or half. Only the last few are kept."""
-        self._kept.pop(arch, None)
-        self._kept[arch] = network
-        while len(self._kept) > NETWORKS_KEPT:
-            del self._kept[next(iter(self._kept))]
+        with self._kept_lock:
+            self._kept.pop(arch, None)
+            self._kept[arch] = network
+            while len(self._kept) > NETWORKS_KEPT:
+                del self._kept[next(iter(self._kept))]
 
     def kept_network(self, arch: str) -> Any:
         """The network kept for ``arch`` (given up: a task takes it for its proxies), or None."""
-        return self._kept.pop(arch, None)
+        with self._kept_lock:
+            return self._kept.pop(arch, None)
 
     def prepare(self) -> "ScoringSetup":
         """Set this process's torch threads and move the batch to the device, once."""
