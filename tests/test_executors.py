@@ -353,7 +353,7 @@ def test_a_worker_builds_a_network_once_for_the_tasks_of_its_architecture_with_t
     assert [e.scores for e in split] == [{**a.scores, **b.scores} for a, b in zip(*whole)]
 
 
-def test_a_worker_keeps_only_the_last_few_networks():
+def test_a_worker_keeps_only_the_last_few_networks_and_never_sends_them_on():
     from nasx.scoring import NETWORKS_KEPT, ScoringSetup
 
     setup = ScoringSetup(BitSpace(dataset="toy"), [OnesProxy()], None)
