@@ -229,3 +229,11 @@ def test_score_agreement_reads_a_lower_is_better_proxy_so_that_its_best_cells_co
                           {"arch": "b", "test_accuracy": 95.0, "p": 1.0}]}))
     scores, accuracy, seconds = read(str(path), "p")
     assert scores["b"] > scores["a"] and accuracy == {"a": 90.0, "b": 95.0} and seconds == 0.5
+
+
+def test_the_start_up_benchmark_pairs_each_seeds_shortest_commands():
+    pairs = [{"seed": 0, "serial_s": 12.0, "process_s": 7.5}, {"seed": 0, "serial_s": 11.0, "process_s": 8.0},
+             {"seed": 1, "serial_s": 10.0, "process_s": 6.0}, {"seed": 0, "serial_s": 13.0, "process_s": 6.9}]
+    best = _benchmark("worker_startup").best_of_repeats(pairs)
+    assert [(b["seed"], b["serial_best_s"], b["process_best_s"]) for b in best] == [(0, 11.0, 6.9), (1, 10.0, 6.0)]
+    assert [b["ratio"] for b in best] == pytest.approx([6.9 / 11.0, 0.6])
