@@ -1,6 +1,7 @@
 """nasx export / nasx.export: the file loads back into the same network, for every space, and rebuilds from its
 constructor string."""
 
+import os
 import subprocess
 import sys
 
@@ -185,3 +186,28 @@ def test_export_command_rejects_bad_input(tmp_path, args, message):
     assert done.returncode == 2
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert not (tmp_path / "m.pt").exists()
+
+
+@pytest.mark.parametrize("message, reason", [
+    ("[enforce fail at inline_container.cc:747] . open file failed with strerror: No such file or directory",
+     "No such file or directory"),
+    ("[enforce fail at inline_container.cc:600] . unexpected pos 64 vs 0", "unexpected pos 64 vs 0"),
+    ("PytorchStreamWriter failed writing file data/0: file write failed\nmore detail", "PytorchStreamWriter failed "
+     "writing file data/0: file write failed"),
+])
+def test_a_failed_torch_save_is_one_line_naming_the_path_and_the_reason(tmp_path, message, reason):
+    from nasx.exporting import _save
+
+    def write():
+        raise RuntimeError(message)
+
+    with pytest.raises(NasxError) as refused:
+        _save(tmp_path / "m.pt", write)
+    assert str(refused.value) == f"cannot write {str(tmp_path / 'm.pt')!r}: {reason}"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc, where files cannot be made")
+def test_exporting_where_no_file_can_be_made_says_why_in_one_line():
+    with pytest.raises(NasxError) as refused:
+        nasx.export(CASES[0][2], out="/proc/nasx-cannot-be-here.pt")
+    assert str(refused.value) == "cannot write '/proc/nasx-cannot-be-here.pt': No such file or directory"

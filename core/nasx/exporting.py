@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -332,8 +333,17 @@ def _save(path: Path, write) -> None:
     except OSError as exc:
         raise NasxError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
     except RuntimeError as exc:  # torch.save reports a failed write (a folder, a full disk) as a RuntimeError
-        reason = "it is a folder" if path.is_dir() else str(exc).splitlines()[0]
+        reason = "it is a folder" if path.is_dir() else _torch_write_failure(str(exc))
         raise NasxError(f"cannot write {str(path)!r}: {reason}") from None
+
+
+def _torch_write_failure(message: str) -> str:
+    """The reason in torch's message about a failed write, without its source location: "[enforce fail at
+    inline_container.cc:747] . open file failed with strerror: No such file or directory" gives the last part."""
+    line = message.strip().splitlines()[0] if message.strip() else "unknown error"
+    if "strerror:" in line:
+        return line.rsplit("strerror:", 1)[1].strip() or line
+    return re.sub(r"^\[enforce fail at [^\]]*\]\s*\.?\s*", "", line) or line
 
 
 def _load(path: str | os.PathLike) -> Any:
