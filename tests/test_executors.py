@@ -388,6 +388,53 @@ def test_a_worker_freezes_what_it_inherits():
     assert all(h["scores"]["toy-frozen-objects"] > 50_000 for h in result.to_dict()["history"])
 
 
+class ForkserverPreloaded(Proxy):
+    """1 where the process scoring it was forked from a forkserver that imported nasx._forkserver, else 0."""
+
+    name = "toy-forkserver-preloaded"
+    needs_network = False
+
+    def score_genotype(self, space, genotype) -> float:
+        import sys
+
+        return float("nasx._forkserver" in sys.modules)
+
+
+#: a script's opening lines that record the generation of every collection the cyclic collector starts in ``seen``
+COLLECTIONS_SEEN = ("import gc, sys\nseen = []\n"
+                    "gc.callbacks.append(lambda phase, info: phase == 'start' and seen.append(info['generation']))\n")
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_torch_is_imported_with_the_collector_paused_then_left_as_it_was(enabled):
+    script = (COLLECTIONS_SEEN + ("" if enabled else "gc.disable()\n") +
+              "from nasx.scoring import import_torch\nseen.clear()\nimport_torch()\nduring = list(seen)\n"
+              "print(during, 'torch' in sys.modules, gc.isenabled())")
+    shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    # Without the pause: hundreds of collections, full ones among them. With it: at most the one collection of the
+    # young objects that the first allocation after the import starts (while the collector is on).
+    assert shown.stdout.strip() in ((f"[] True {enabled}", f"[0] True {enabled}") if enabled else
+                                    (f"[] True {enabled}",))
+
+
+def test_the_forkserver_imports_with_the_collector_paused_then_freezes_what_it_imported():
+    script = (COLLECTIONS_SEEN + "import nasx.scoring\nseen.clear()\nimport nasx._forkserver\nduring = len(seen)\n"
+              "print(during, 'torch' in sys.modules, 'networkx' in sys.modules, gc.isenabled(), "
+              "gc.get_freeze_count() > 50_000)")
+    shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert shown.stdout.split() == ["0", "True", "True", "True", "True"]
+
+
+def test_workers_are_forked_from_a_forkserver_that_preloaded_nasx():
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        pytest.skip("this platform has no forkserver: each worker is spawned and imports torch itself")
+    result = nasx.run(proxies=[ForkserverPreloaded()], search="random", max_evals=2, seed=0, cache=False,
+                      executor="process", workers=2)
+    assert [h["scores"]["toy-forkserver-preloaded"] for h in result.to_dict()["history"]] == [1.0, 1.0]
+
+
 def test_a_command_with_worker_processes_does_not_import_torch_itself():
     """The synthetic batch is drawn where it is used: the command's own process only directs the workers."""
     script = ("import sys, nasx; nasx.run(proxies=['naswot', 'skip'], max_evals=3, cache=False, executor='process', "

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Iterator
 from nasx.errors import NasxError
 from nasx.interfaces import Executor
 from nasx.options import non_negative
-from nasx.scoring import ScoreTask, ScoringSetup, TaskResult, pack, run_task, setup_id
+from nasx.scoring import ScoreTask, ScoringSetup, TaskResult, import_torch, pack, run_task, setup_id
 
 #: how often a task whose worker died is run again before it is given up as failed
 RETRIES_AFTER_A_DEATH = 1
@@ -42,9 +42,8 @@ class SerialExecutor(Executor):
 
     def start(self, setup: ScoringSetup) -> None:
         setup.threads = self.options["threads"]
+        torch = import_torch()  # scoring here needs it; imported here first, it is imported a little faster
         if setup.threads and not self.previous_threads:
-            import torch
-
             self.previous_threads = torch.get_num_threads()  # given back on close: this process is the caller's
         self.setup = setup
 
@@ -208,7 +207,7 @@ def worker_context():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     # preload only before the server starts (it lives as long as this process): a later call would be ignored
-    context.set_forkserver_preload(["torch", "networkx", "nasx.scoring", "nasx.worker"])
+    context.set_forkserver_preload(["nasx._forkserver"])
     return context
 
 

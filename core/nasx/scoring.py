@@ -24,6 +24,34 @@ if TYPE_CHECKING:  # pragma: no cover
     from nasx.data import Batch
     from nasx.interfaces import Proxy, Space
 
+@contextmanager
+def collector_paused():
+    """Python's cyclic garbage collector off for the duration, then as it was. For the import of torch: it makes
+    about 200,000 objects that live as long as the process, and collecting while they are being made walks them
+    again and again (three full collections during the import) and frees nothing."""
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def import_torch():
+    """torch, imported with the collector paused (:func:`collector_paused`) where this is its first import."""
+    import sys
+
+    if "torch" not in sys.modules:
+        with collector_paused():
+            import torch  # noqa: F401
+    import torch
+
+    return torch
+
+
 DEVICES = ("cpu", "cuda", "mps", "auto")
 #: networks a ScoringSetup keeps for later tasks of their architecture (a worker gets a few of the last tasks of a
 #: call, split by proxy; 2 workers: up to 3 architectures)
