@@ -9,9 +9,8 @@ share with the forkserver.
 
 import gc
 
-from nasx.scoring import collector_paused
-
-with collector_paused():
+gc.disable()  # first: nasx.scoring's collector_paused would be imported with the collector on
+try:
     import networkx  # noqa: F401
     import torch  # noqa: F401
 
@@ -19,3 +18,5 @@ with collector_paused():
     import nasx.worker  # noqa: F401
 
     gc.freeze()  # before the collector is back: its next collection would otherwise walk them all once
+finally:
+    gc.enable()  # a forkserver starts with it on
