@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from nasx.data import Batch
     from nasx.interfaces import Proxy, Space
 
+
 @contextmanager
 def collector_paused():
     """Python's cyclic garbage collector off for the duration, then as it was. For the import of torch: it makes
