@@ -9,14 +9,12 @@ share with the forkserver.
 
 import gc
 
-gc.disable()  # first: nasx.scoring's collector_paused would be imported with the collector on
-try:
+from nasx.scoring import collector_paused
+
+with collector_paused():
     import networkx  # noqa: F401
     import torch  # noqa: F401
 
-    import nasx.scoring  # noqa: F401
     import nasx.worker  # noqa: F401
 
     gc.freeze()  # before the collector is back: its next collection would otherwise walk them all once
-finally:
-    gc.enable()  # a forkserver starts with it on
